@@ -1,0 +1,32 @@
+#!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# /init of the test VM: mount the basics, insmod the module, run every
+# selftest, dump the kernel log, power off. scripts/vm-test.sh reads the
+# SHMIPC-VM markers from the serial console.
+
+/bin/busybox mkdir -p /bin /sbin /proc /sys /dev /tmp
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tmpfs tmpfs /tmp
+
+echo "SHMIPC-VM-KERNEL: $(uname -r)"
+if insmod /shmipc.ko; then
+	echo "SHMIPC-VM-INSMOD: ok"
+	export SHMIPC_KO=/shmipc.ko
+	for t in $(cat /tests/order); do
+		echo "SHMIPC-VM-RUN: $t"
+		/tests/"$t"
+		echo "SHMIPC-VM-EXIT: $t $?"
+	done
+else
+	echo "SHMIPC-VM-INSMOD: failed"
+fi
+echo "SHMIPC-VM-DMESG-BEGIN"
+dmesg
+echo "SHMIPC-VM-DMESG-END"
+echo "SHMIPC-VM-DONE"
+poweroff -f

@@ -1,0 +1,158 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Boots each test kernel (scripts/kernels.sh) in qemu with an initramfs of
+# busybox-static, the module built for that kernel and the static selftests,
+# and runs them all (scripts/vm-init.sh is /init). Prints the TAP, a summary
+# per kernel, and writes $BUILD/results/vm-<kernel>.tap. Exits non-zero on a
+# failed test, a failed insmod, a BUG/WARNING/Oops in the kernel log, or a
+# VM that does not finish within SHMIPC_VM_TIMEOUT seconds (default 1800).
+# KVM is used when /dev/kvm is usable, TCG otherwise.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD:-$top/build}
+build=$(mkdir -p "$build" && cd "$build" && pwd)
+cache=$build/cache
+results=$build/results
+timeout_s=${SHMIPC_VM_TIMEOUT:-1800}
+tests="regions_test wait_test fuzz_test module_test"
+bad_log='BUG:|WARNING:|Oops|general protection fault|Call Trace|Kernel panic|UBSAN:|KASAN:|soft lockup|blocked for more than'
+
+kernels=$("$top/scripts/kernels.sh") || exit 1
+make -s -C "$top" BUILD="$build" selftests || exit 1
+mkdir -p "$cache" "$results"
+
+# The kernel image, from Debian's package (downloaded, never installed).
+vmlinuz_for() {
+	local k=$1 img=$cache/vmlinuz-$1 tmp pkg
+	[ -s "$img" ] && { echo "$img"; return 0; }
+	tmp=$(mktemp -d)
+	for pkg in "linux-image-$k" "linux-image-$k-unsigned"; do
+		(cd "$tmp" && apt-get download -q "$pkg" >/dev/null 2>&1) && break
+		if [ "$(id -u)" -eq 0 ]; then
+			apt-get update -qq >/dev/null 2>&1
+			(cd "$tmp" && apt-get download -q "$pkg" >/dev/null 2>&1) && break
+		fi
+	done
+	if ! ls "$tmp"/*.deb >/dev/null 2>&1; then
+		echo "vm-test: cannot download linux-image-$k" >&2
+		rm -rf "$tmp"
+		return 1
+	fi
+	dpkg-deb -x "$tmp"/*.deb "$tmp/x" && cp "$tmp/x/boot/vmlinuz-$k" "$img"
+	rm -rf "$tmp"
+	[ -s "$img" ] && echo "$img"
+}
+
+make_initrd() {	# make_initrd KERNEL KO OUT
+	local root
+	root=$(mktemp -d)
+	mkdir -p "$root/bin" "$root/tests"
+	cp /bin/busybox "$root/bin/busybox"
+	cp "$top/scripts/vm-init.sh" "$root/init"
+	cp "$2" "$root/shmipc.ko"
+	for t in $tests; do
+		cp "$build/selftests/$t" "$root/tests/$t"
+	done
+	echo "$tests" >"$root/tests/order"
+	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$3"
+	rm -rf "$root"
+}
+
+# KVM when /dev/kvm works: a nested or half-working KVM can abort qemu or
+# hang the guest, so a one-line guest is booted under it first.
+kvm_works() {	# kvm_works VMLINUZ
+	local root ok=1
+	[ -r /dev/kvm ] && [ -w /dev/kvm ] || return 1
+	root=$(mktemp -d)
+	mkdir -p "$root/bin"
+	cp /bin/busybox "$root/bin/busybox"
+	printf '#!/bin/busybox sh\n/bin/busybox echo SHMIPC-KVM-OK\n/bin/busybox poweroff -f\n' >"$root/init"
+	chmod +x "$root/init"
+	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$root.gz"
+	timeout -k 5 30 qemu-system-x86_64 -enable-kvm -cpu host -m 256 \
+		-nographic -no-reboot -nodefaults -serial stdio -kernel "$1" \
+		-initrd "$root.gz" -append "console=ttyS0 panic=-1 quiet" \
+		</dev/null 2>/dev/null | grep -q SHMIPC-KVM-OK && ok=0
+	rm -rf "$root" "$root.gz"
+	return $ok
+}
+
+accel=()
+case ${SHMIPC_VM_ACCEL:-auto} in
+kvm) accel=(-enable-kvm -cpu host) ;;
+tcg) accel=(-accel tcg -cpu max) ;;
+esac
+
+status=0
+for k in $kernels; do
+	tap=$results/vm-$k.tap
+	log=$build/vm/$k/console.log
+	mkdir -p "$build/vm/$k"
+	: >"$tap"
+	echo "# ==== kernel $k ===="
+
+	if ! "$top/scripts/build-kmod.sh" "$k" "$build/kmod/$k" ||
+	   ! img=$(vmlinuz_for "$k"); then
+		echo "not ok - $k: module and kernel image ready" | tee -a "$tap"
+		status=1
+		continue
+	fi
+	echo "ok - $k: module and kernel image ready" >>"$tap"
+	if [ ${#accel[@]} -eq 0 ]; then
+		if kvm_works "$img"; then
+			accel=(-enable-kvm -cpu host)
+		else
+			accel=(-accel tcg -cpu max)
+			echo "# KVM unusable here: using TCG"
+		fi
+	fi
+	make_initrd "$k" "$build/kmod/$k/kmod/shmipc.ko" "$build/vm/$k/initrd.gz"
+
+	start=$(date +%s)
+	timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 "${accel[@]}" \
+		-m 1024 -smp 2 -nographic -no-reboot -nodefaults -serial stdio \
+		-kernel "$img" -initrd "$build/vm/$k/initrd.gz" \
+		-append "console=ttyS0 panic=-1 loglevel=4" </dev/null \
+		2>&1 | tr -d '\r' >"$log"
+	qemu_rc=${PIPESTATUS[0]}
+	echo "# qemu (${accel[*]}) exited $qemu_rc after $(($(date +%s) - start)) s; console log: $log"
+
+	# The tests' own output, between insmod and the kernel log dump.
+	sed -n '/^SHMIPC-VM-INSMOD/,/^SHMIPC-VM-DMESG-BEGIN/p' "$log" |
+		grep -v '^SHMIPC-VM-DMESG-BEGIN'
+	sed -n '/^SHMIPC-VM-INSMOD/,/^SHMIPC-VM-DMESG-BEGIN/p' "$log" |
+		grep -E '^(not )?ok ' | sed "s/^\(\(not \)\{0,1\}ok\) [0-9]*/\1 - $k:/" >>"$tap"
+
+	check() {	# check OK? DESCRIPTION
+		if [ "$1" = 1 ]; then
+			echo "ok - $k: $2" >>"$tap"
+		else
+			echo "not ok - $k: $2" | tee -a "$tap"
+		fi
+	}
+	grep -q '^SHMIPC-VM-INSMOD: ok' "$log" && r=1 || r=0
+	check $r "insmod"
+	grep -q '^SHMIPC-VM-DONE' "$log" && r=1 || r=0
+	check $r "VM ran to completion (qemu exit $qemu_rc)"
+	for t in $tests; do
+		grep -q "^SHMIPC-VM-EXIT: $t 0\$" "$log" && r=1 || r=0
+		check $r "$t exited 0"
+	done
+	if grep -Eq "$bad_log" "$log"; then
+		echo "# kernel log problems:"
+		grep -E -B2 -A20 "$bad_log" "$log" | sed 's/^/#   /' | head -80
+		r=0
+	else
+		r=1
+	fi
+	check $r "kernel log free of BUG/WARNING/Oops"
+
+	pass=$(grep -c '^ok ' "$tap" | tr -d ' ')
+	skip=$(grep -c '^ok .*# SKIP' "$tap" | tr -d ' ')
+	fail=$(grep -c '^not ok ' "$tap" | tr -d ' ')
+	echo "# $k: $((pass - skip)) passed, $fail failed, $skip skipped"
+	[ "$fail" -eq 0 ] || status=1
+done
+exit $status

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
+/*
+ * shmipc: named shared-memory regions with futex-style wait/wake.
+ *
+ * Two kinds of file descriptor speak this ABI:
+ *
+ * - the device, /dev/shmipc, a factory and registry of named regions
+ *   (SHMIPC_IOC_VERSION, _CREATE, _OPEN, _UNLINK, _LIST);
+ * - a region fd, returned by CREATE and OPEN, an anonymous-inode file that
+ *   is mmap()ed and carries the per-region calls (SHMIPC_IOC_WAIT, _WAKE,
+ *   _INFO). It behaves like a memfd: it survives fork(), can be passed over
+ *   a UNIX socket with SCM_RIGHTS and is always created close-on-exec.
+ *
+ * Every struct has a fixed size and explicit padding, so the layout is the
+ * same for 32- and 64-bit callers. Fields named "reserved" and every flag bit
+ * not defined here must be zero, else the call fails with -EINVAL; they are
+ * how later ABI versions extend a call. User pointers travel as __u64.
+ *
+ * Errors common to every call: -EFAULT when the argument cannot be copied
+ * from or to user memory, -ENOTTY for an unknown command on that fd.
+ */
+#ifndef _UAPI_LINUX_SHMIPC_H
+#define _UAPI_LINUX_SHMIPC_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+/* Returned by SHMIPC_IOC_VERSION; bumped on an incompatible change. */
+#define SHMIPC_ABI_VERSION	1
+
+/*
+ * A region name: 1 to SHMIPC_NAME_MAX - 1 printable ASCII bytes (0x21-0x7e)
+ * other than '/', then a NUL, then zero bytes to the end of the array.
+ */
+#define SHMIPC_NAME_MAX		64
+
+/* SHMIPC_IOC_CREATE flags. */
+#define SHMIPC_CREATE_EXCL	0x1U		/* fail with -EEXIST if it exists */
+#define SHMIPC_CREATE_FLAGS	SHMIPC_CREATE_EXCL
+
+/* SHMIPC_IOC_CREATE result flags. */
+#define SHMIPC_CREATED		0x1U		/* this call made the region */
+
+/* SHMIPC_IOC_OPEN access. */
+#define SHMIPC_ACCESS_READ	0x1U
+#define SHMIPC_ACCESS_WRITE	0x2U
+#define SHMIPC_ACCESS_RDONLY	SHMIPC_ACCESS_READ
+#define SHMIPC_ACCESS_RDWR	(SHMIPC_ACCESS_READ | SHMIPC_ACCESS_WRITE)
+
+/* SHMIPC_IOC_WAKE count that wakes every waiter. */
+#define SHMIPC_WAKE_ALL		0xffffffffU
+
+/* struct shmipc_info.flags */
+#define SHMIPC_INFO_UNLINKED	0x1U		/* the name has been removed */
+
+/**
+ * struct shmipc_create - SHMIPC_IOC_CREATE argument
+ * @name:	region name, see SHMIPC_NAME_MAX
+ * @size:	in: bytes wanted, > 0, rounded up to whole pages;
+ *		out: the region's size
+ * @mode:	permission bits (0777 at most), checked like SysV IPC: owner,
+ *		group, then other bits; CAP_IPC_OWNER overrides
+ * @flags:	in: SHMIPC_CREATE_* ; out: SHMIPC_CREATED if this call made it
+ * @fd:		out: a new read-write, close-on-exec region fd
+ * @reserved:	must be zero
+ *
+ * Creates a zero-filled region owned by the caller's fsuid/fsgid, its pages
+ * charged to the caller's memory cgroup, or, without SHMIPC_CREATE_EXCL,
+ * opens an existing one read-write (then @mode is ignored and @size must not
+ * exceed the existing size).
+ *
+ * Returns 0, or -EINVAL (bad name, zero size, unknown flag or mode bit,
+ * nonzero reserved, @size larger than an existing region), -EEXIST (exists
+ * and SHMIPC_CREATE_EXCL), -E2BIG (@size above the max_region_size module
+ * parameter), -ENOSPC (max_regions, max_total_bytes or max_user_bytes would
+ * be exceeded), -ENOMEM (no memory, or the memory cgroup's limit), -EACCES
+ * (opening an existing region the caller may not read and write), -EMFILE.
+ */
+struct shmipc_create {
+	char  name[SHMIPC_NAME_MAX];
+	__u64 size;
+	__u32 mode;
+	__u32 flags;
+	__s32 fd;
+	__u32 reserved[3];
+};
+
+/**
+ * struct shmipc_open - SHMIPC_IOC_OPEN argument
+ * @name:	region name
+ * @access:	SHMIPC_ACCESS_RDONLY or SHMIPC_ACCESS_RDWR
+ * @fd:		out: a new close-on-exec region fd; a read-only one can only be
+ *		mapped without PROT_WRITE
+ * @size:	out: the region's size in bytes
+ * @reserved:	must be zero
+ *
+ * Returns 0, or -EINVAL (bad name, @access not one of the two values,
+ * nonzero reserved), -ENOENT (no region of that name), -EACCES (the region's
+ * owner, group and mode deny the access asked), -EMFILE.
+ */
+struct shmipc_open {
+	char  name[SHMIPC_NAME_MAX];
+	__u32 access;
+	__s32 fd;
+	__u64 size;
+	__u64 reserved[2];
+};
+
+/**
+ * struct shmipc_unlink - SHMIPC_IOC_UNLINK argument
+ * @name:	region name
+ * @reserved:	must be zero
+ *
+ * Removes the name; the memory lives until the last region fd is closed and
+ * the last mapping is gone. Only the owner (fsuid) or CAP_SYS_ADMIN may.
+ * Returns 0, or -EINVAL (bad name, nonzero reserved), -ENOENT, -EPERM.
+ */
+struct shmipc_unlink {
+	char  name[SHMIPC_NAME_MAX];
+	__u64 reserved[2];
+};
+
+/**
+ * struct shmipc_list_entry - one region in a SHMIPC_IOC_LIST answer
+ * @name:	region name, NUL-terminated
+ * @size:	bytes
+ * @uid:	owner uid, in the caller's user namespace
+ * @gid:	owner gid, in the caller's user namespace
+ * @mode:	permission bits
+ * @nr_fds:	open region fds
+ * @nr_mappings: mapped VMAs
+ * @reserved:	zero
+ */
+struct shmipc_list_entry {
+	char  name[SHMIPC_NAME_MAX];
+	__u64 size;
+	__u32 uid;
+	__u32 gid;
+	__u32 mode;
+	__u32 nr_fds;
+	__u32 nr_mappings;
+	__u32 reserved[3];
+};
+
+/**
+ * struct shmipc_list - SHMIPC_IOC_LIST argument
+ * @entries:	user pointer to an array of @capacity entries (may be 0 when
+ *		@capacity is 0)
+ * @capacity:	in: entries the array holds
+ * @count:	out: entries written, at most @capacity, in no fixed order
+ * @total:	out: named regions that exist; call again with a larger array
+ *		when it exceeds @count
+ * @reserved:	must be zero
+ *
+ * Returns 0, or -EINVAL (nonzero reserved), -ENOMEM.
+ */
+struct shmipc_list {
+	__u64 entries;
+	__u32 capacity;
+	__u32 count;
+	__u32 total;
+	__u32 reserved[3];
+};
+
+/**
+ * struct shmipc_wait - SHMIPC_IOC_WAIT argument (region fd)
+ * @offset:	byte offset of a 4-byte aligned __u32 inside the region
+ * @expected:	sleep only while the word holds this value
+ * @flags:	must be zero
+ * @deadline_ns: absolute CLOCK_MONOTONIC time to give up at, in ns;
+ *		0 waits without a deadline
+ *
+ * Futex semantics, keyed by (region, @offset) and never by user address,
+ * so every mapping of the region, at any address and in any process, waits
+ * on the same word. The caller is queued first and the word read after, so
+ * a SHMIPC_IOC_WAKE issued after a store that changed the word is never lost.
+ *
+ * Returns 0 when woken by SHMIPC_IOC_WAKE (which may be spurious as far as
+ * the caller's protocol goes: re-check the word), -EAGAIN when the word did
+ * not hold @expected, -ETIMEDOUT at @deadline_ns, -EINTR when a signal
+ * arrived (never restarted, even with SA_RESTART: call again, the deadline
+ * is absolute), -EINVAL (unaligned offset, offset past the end, nonzero
+ * flags, negative deadline).
+ */
+struct shmipc_wait {
+	__u64 offset;
+	__u32 expected;
+	__u32 flags;
+	__s64 deadline_ns;
+	__u64 reserved;
+};
+
+/**
+ * struct shmipc_wake - SHMIPC_IOC_WAKE argument (region fd)
+ * @offset:	byte offset of the word, as for SHMIPC_IOC_WAIT
+ * @count:	wake at most this many waiters (SHMIPC_WAKE_ALL for every one)
+ * @flags:	must be zero
+ * @reserved:	must be zero
+ *
+ * Returns the number of waiters woken (>= 0), or -EINVAL (unaligned offset,
+ * offset past the end, nonzero flags or reserved).
+ */
+struct shmipc_wake {
+	__u64 offset;
+	__u32 count;
+	__u32 flags;
+	__u64 reserved;
+};
+
+/**
+ * struct shmipc_info - SHMIPC_IOC_INFO result (region fd)
+ * @name:	region name
+ * @size:	bytes
+ * @id:		a number unique to the region for the module's lifetime
+ * @uid:	owner uid, in the caller's user namespace
+ * @gid:	owner gid, in the caller's user namespace
+ * @mode:	permission bits
+ * @access:	this fd's SHMIPC_ACCESS_* bits
+ * @flags:	SHMIPC_INFO_*
+ * @nr_fds:	open region fds (this one included)
+ * @nr_mappings: mapped VMAs
+ * @nr_waiters: callers asleep in SHMIPC_IOC_WAIT
+ * @reserved:	zero
+ *
+ * Returns 0 or -EFAULT.
+ */
+struct shmipc_info {
+	char  name[SHMIPC_NAME_MAX];
+	__u64 size;
+	__u64 id;
+	__u32 uid;
+	__u32 gid;
+	__u32 mode;
+	__u32 access;
+	__u32 flags;
+	__u32 nr_fds;
+	__u32 nr_mappings;
+	__u32 nr_waiters;
+	__u64 reserved[4];
+};
+
+/* ioctl magic 0xE1: unassigned in Documentation/userspace-api/ioctl/ioctl-number.rst. */
+#define SHMIPC_IOC_MAGIC	0xE1
+
+/* Device: returns SHMIPC_ABI_VERSION. */
+#define SHMIPC_IOC_VERSION	_IO(SHMIPC_IOC_MAGIC, 0x00)
+#define SHMIPC_IOC_CREATE	_IOWR(SHMIPC_IOC_MAGIC, 0x01, struct shmipc_create)
+#define SHMIPC_IOC_OPEN		_IOWR(SHMIPC_IOC_MAGIC, 0x02, struct shmipc_open)
+#define SHMIPC_IOC_UNLINK	_IOW(SHMIPC_IOC_MAGIC, 0x03, struct shmipc_unlink)
+#define SHMIPC_IOC_LIST		_IOWR(SHMIPC_IOC_MAGIC, 0x04, struct shmipc_list)
+
+/* Region fd. */
+#define SHMIPC_IOC_WAIT		_IOW(SHMIPC_IOC_MAGIC, 0x10, struct shmipc_wait)
+#define SHMIPC_IOC_WAKE		_IOW(SHMIPC_IOC_MAGIC, 0x11, struct shmipc_wake)
+#define SHMIPC_IOC_INFO		_IOR(SHMIPC_IOC_MAGIC, 0x12, struct shmipc_info)
+
+#endif /* _UAPI_LINUX_SHMIPC_H */
