@@ -161,7 +161,8 @@ static struct shmipc_region *shmipc_region_alloc(const char *name, size_t size,
 	if (!r)
 		return ERR_PTR(-ENOMEM);
 	r->nr_pages = size >> PAGE_SHIFT;
-	r->pages = kvcalloc(r->nr_pages, sizeof(*r->pages), GFP_KERNEL_ACCOUNT);
+	r->pages = kvcalloc(r->nr_pages, sizeof(*r->pages),
+			    GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!r->pages) {
 		kfree(r);
 		return ERR_PTR(-ENOMEM);
@@ -169,9 +170,12 @@ static struct shmipc_region *shmipc_region_alloc(const char *name, size_t size,
 	/*
 	 * Order-0 pages, charged to the caller's memory cgroup: no contiguous
 	 * allocation to fail on a fragmented machine, and each one maps alone.
+	 * A request the machine or the cgroup cannot meet fails with -ENOMEM
+	 * rather than calling the OOM killer on someone else's behalf.
 	 */
 	for (i = 0; i < r->nr_pages; i++) {
-		r->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+		r->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO |
+					 __GFP_RETRY_MAYFAIL | __GFP_NOWARN);
 		if (!r->pages[i])
 			goto free_region;
 		if (fatal_signal_pending(current))

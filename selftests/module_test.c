@@ -126,6 +126,30 @@ TEST_F(mod, pinned_by_fd_and_mapping)
 	ASSERT_EQ(0, module_load(self->ko));
 }
 
+/* A region the creator's memory cgroup cannot hold fails, leaving nothing. */
+TEST_F(mod, memcg_limit_gives_enomem)
+{
+	unsigned long long b0, b1;
+	unsigned int live0, live1, named;
+	int dev;
+
+	ASSERT_EQ(0, join_memcg());
+	ASSERT_EQ(0, write_str(CG_TEST "/memory.max", "16777216"));
+	dev = open(SHMIPC_DEV, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, dev);
+	ASSERT_EQ(0, module_totals(&live0, &named, &b0));
+	ASSERT_EQ(-ENOMEM, region_create(dev, "too-big-for-cg", 64 << 20, 0600,
+					 0, NULL));
+	ASSERT_EQ(-ENOENT, region_open(dev, "too-big-for-cg",
+				       SHMIPC_ACCESS_RDONLY, NULL));
+	ASSERT_EQ(0, module_totals(&live1, &named, &b1));
+	ASSERT_EQ(live0, live1);
+	ASSERT_EQ(b0, b1);
+	close(dev);
+	ASSERT_EQ(0, write_str(CG_TEST "/memory.max", "max"));
+	leave_memcg();
+}
+
 /*
  * Region pages are charged to the creator's memory cgroup, and unloading
  * the module with named regions but no users gives every byte back.

@@ -1,0 +1,43 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# What `make check` runs: the lint, then the selftests in a VM for each test
+# kernel. Every step's TAP is kept in $BUILD/results/; the last line printed
+# is the total, "N passed, N failed, N skipped", and the exit status is
+# non-zero when anything failed.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD:-$top/build}
+results=$build/results
+rm -rf "$results"
+mkdir -p "$results"
+status=0
+
+step() {	# step NAME COMMAND...: runs it, records a failure it did not report
+	local name=$1 rc
+	shift
+	echo
+	echo "# ==== $name ===="
+	"$@"
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		status=1
+		# A step that failed without a failed test still counts as one.
+		if ! cat "$results"/*.tap 2>/dev/null | grep -q '^not ok'; then
+			echo "not ok - $name (exit $rc)" >>"$results/steps.tap"
+		fi
+	fi
+}
+
+step "lint (checkpatch, W=1, sparse)" \
+	bash -c "set -o pipefail; '$top/scripts/lint.sh' | tee '$results/lint.tap'"
+step "kernel module selftests in VMs" "$top/scripts/vm-test.sh"
+
+pass=$(cat "$results"/*.tap | grep -c '^ok ')
+skip=$(cat "$results"/*.tap | grep -c '^ok .*# SKIP')
+fail=$(cat "$results"/*.tap | grep -c '^not ok')
+[ "$fail" -eq 0 ] || status=1
+echo
+echo "$((pass - skip)) passed, $fail failed, $skip skipped"
+exit $status
