@@ -49,10 +49,9 @@ struct shmipc_user {
 	u64 bytes;
 };
 
-static u64 shmipc_limit_or_ram(unsigned long param, unsigned int ram_shift)
+/* A byte limit parameter, or RAM >> @ram_shift when it is 0. */
+static u64 shmipc_limit_or_ram(unsigned long limit, unsigned int ram_shift)
 {
-	unsigned long limit = READ_ONCE(param);
-
 	if (limit)
 		return limit;
 	return (u64)totalram_pages() << PAGE_SHIFT >> ram_shift;
@@ -75,8 +74,8 @@ static struct shmipc_user *shmipc_user_find(kuid_t uid)
  */
 static int shmipc_charge(kuid_t uid, u64 bytes)
 {
-	u64 total_limit = shmipc_limit_or_ram(shmipc_max_total_bytes, 1);
-	u64 user_limit = shmipc_limit_or_ram(shmipc_max_user_bytes, 2);
+	u64 total_limit = shmipc_limit_or_ram(READ_ONCE(shmipc_max_total_bytes), 1);
+	u64 user_limit = shmipc_limit_or_ram(READ_ONCE(shmipc_max_user_bytes), 2);
 	struct shmipc_user *u;
 
 	lockdep_assert_held(&shmipc_mutex);

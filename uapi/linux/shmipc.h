@@ -170,6 +170,7 @@ struct shmipc_list {
  * @deadline_ns: absolute CLOCK_MONOTONIC time to give up at, in ns;
  *		0 waits without a deadline
  *
+ * Allowed on read-only region fds, like WAKE.
  * Futex semantics, keyed by (region, @offset) and never by user address,
  * so every mapping of the region, at any address and in any process, waits
  * on the same word. The caller is queued first and the word read after, so
