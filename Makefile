@@ -20,9 +20,39 @@ SELFTEST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror \
 	-Wno-sign-compare -Wno-unused-parameter -Wno-clobbered \
 	-static -pthread -Iuapi -I$(KSRC)/tools/testing/selftests
 
-.PHONY: all deps modules selftests lint vm-test check clean
+# libshm: MIT, C11, -errno returns, only the symbols of libshm.map exported.
+LIBSHM_SRCS := region.c heap.c backend_posix.c backend_kmod.c
+LIBSHM_CFLAGS := -std=c11 -O2 -g -Wall -Wextra -Werror -fPIC \
+	-fvisibility=hidden -Iuapi -Ilibshm
+LIBSHM_OBJS := $(LIBSHM_SRCS:%.c=$(BUILD)/libshm/%.o)
+LIBSHM_ASAN_OBJS := $(LIBSHM_SRCS:%.c=$(BUILD)/libshm-asan/%.o)
+ASAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LIBSHM_TESTS := libshm_heap_test
 
-all: modules selftests
+.PHONY: all deps modules selftests libshm lint vm-test host-test check clean
+
+all: modules libshm selftests
+
+libshm: $(BUILD)/libshm/libshm.a $(BUILD)/libshm/libshm.so.0
+
+$(BUILD)/libshm/%.o: libshm/%.c libshm/libshm.h libshm/internal.h uapi/linux/shmipc.h
+	@mkdir -p $(@D)
+	$(CC) $(LIBSHM_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libshm-asan/%.o: libshm/%.c libshm/libshm.h libshm/internal.h uapi/linux/shmipc.h
+	@mkdir -p $(@D)
+	$(CC) $(LIBSHM_CFLAGS) $(ASAN) -c -o $@ $<
+
+$(BUILD)/libshm/libshm.a: $(LIBSHM_OBJS)
+	$(AR) rcs $@ $^
+
+$(BUILD)/libshm-asan/libshm.a: $(LIBSHM_ASAN_OBJS)
+	$(AR) rcs $@ $^
+
+$(BUILD)/libshm/libshm.so.0: $(LIBSHM_OBJS) libshm/libshm.map
+	$(CC) -shared -Wl,-soname,libshm.so.0 -Wl,--version-script=libshm/libshm.map \
+		-Wl,-z,defs -o $@ $(LIBSHM_OBJS)
+	ln -sf libshm.so.0 $(BUILD)/libshm/libshm.so
 
 deps:
 	scripts/install-deps.sh
@@ -37,9 +67,23 @@ modules:
 $(KSFT_HDR):
 	scripts/kernel-src.sh $(KSRC)
 
-selftests: $(SELFTEST_BINS)
+selftests: $(SELFTEST_BINS) $(LIBSHM_TESTS:%=$(BUILD)/selftests/%)
 
-$(BUILD)/selftests/%: selftests/%.c selftests/helpers.h uapi/linux/shmipc.h $(KSFT_HDR)
+# libshm tests: static for the VM (kmod backend), ASan+UBSan on the host.
+$(BUILD)/selftests/libshm_%: selftests/libshm_%.c selftests/helpers.h $(BUILD)/libshm/libshm.a $(KSFT_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(SELFTEST_CFLAGS) -Ilibshm -o $@ $< $(BUILD)/libshm/libshm.a
+
+$(BUILD)/asan/libshm_%: selftests/libshm_%.c selftests/helpers.h $(BUILD)/libshm-asan/libshm.a $(KSFT_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(filter-out -static,$(SELFTEST_CFLAGS)) $(ASAN) -Ilibshm -o $@ $< \
+		$(BUILD)/libshm-asan/libshm.a
+
+# The libshm suite on the host's posix backend, plain and under ASan+UBSan.
+host-test: $(LIBSHM_TESTS:%=$(BUILD)/selftests/%) $(LIBSHM_TESTS:%=$(BUILD)/asan/%)
+	scripts/host-test.sh $(LIBSHM_TESTS)
+
+$(SELFTEST_BINS): $(BUILD)/selftests/%: selftests/%.c selftests/helpers.h uapi/linux/shmipc.h $(KSFT_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(SELFTEST_CFLAGS) -o $@ $<
 

@@ -1,9 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# What `make check` runs: the lint, then the selftests in a VM for each test
-# kernel. Every step's TAP is kept in $BUILD/results/; the last line printed
-# is the total, "N passed, N failed, N skipped", and the exit status is
+# What `make check` runs: the lint, the libshm suites on the host, then
+# every selftest in a VM for each test kernel. Every step's TAP is kept in
+# $BUILD/results/; the last line printed is the total, "N passed, N failed, N skipped", and the exit status is
 # non-zero when anything failed.
 set -uo pipefail
 
@@ -32,7 +32,10 @@ step() {	# step NAME COMMAND...: runs it, records a failure it did not report
 
 step "lint (checkpatch, W=1, sparse)" \
 	bash -c "set -o pipefail; '$top/scripts/lint.sh' | tee '$results/lint.tap'"
-step "kernel module selftests in VMs" "$top/scripts/vm-test.sh"
+step "libshm on the host (posix backend, plain and ASan+UBSan)" \
+	make -s -C "$top" BUILD="$build" host-test
+step "kernel module and libshm (kmod backend) selftests in VMs" \
+	"$top/scripts/vm-test.sh"
 
 pass=$(cat "$results"/*.tap | grep -c '^ok ')
 skip=$(cat "$results"/*.tap | grep -c '^ok .*# SKIP')

@@ -16,7 +16,8 @@ build=$(mkdir -p "$build" && cd "$build" && pwd)
 cache=$build/cache
 results=$build/results
 timeout_s=${SHMIPC_VM_TIMEOUT:-1800}
-tests="regions_test wait_test fuzz_test module_test"
+# module_test unloads and reloads the module: it runs last.
+tests="regions_test wait_test fuzz_test libshm_heap_test module_test"
 bad_log='BUG:|WARNING:|Oops|general protection fault|Call Trace|Kernel panic|UBSAN:|KASAN:|soft lockup|blocked for more than'
 
 kernels=$("$top/scripts/kernels.sh") || exit 1

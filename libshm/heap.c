@@ -1,0 +1,654 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The heap: a TLSF allocator (Masmano et al., "TLSF: a new dynamic memory
+ * allocator for real-time systems") in the region, shared by every process
+ * under the region's heap lock. O(1) allocate and free: two-level segregated
+ * free lists, found through a first-level and per-row second-level bitmap.
+ * Immediate coalescing. Everything is an offset from the region's start.
+ *
+ * A block is a 32-byte header followed by its payload (a multiple of 16
+ * bytes). Free blocks keep their list links in the first 16 payload bytes.
+ * The heap ends with a used, empty sentinel block so merging stops there.
+ *
+ * Crash safety. A process killed while holding the heap lock leaves its pid
+ * in the lock word; the next process to take the lock sees the pid dead,
+ * takes the lock over and rebuilds the free lists by walking the physical
+ * block chain (heap_rebuild()). That is safe because every operation keeps
+ * the chain walkable after each single store:
+ *  - a split writes the new tail block's header inside the old payload first,
+ *    and only then shrinks the old block's size (one 8-byte store, the
+ *    commit); before it, the tail is invisible garbage inside a payload;
+ *  - a merge removes both blocks from their lists, then grows the surviving
+ *    block's size (the commit); the swallowed header becomes payload;
+ *  - free and used are a flag in the size word, flipped by one store.
+ * prev_phys links, list links, bitmaps and counters are derived data that
+ * the rebuild recomputes; adjacent free blocks left by an interrupted merge
+ * are merged by it. What an interrupted allocation had taken stays allocated
+ * (its owner pid is in the header for whoever reclaims dead processes' blocks).
+ *
+ * Defensive reading: every offset read from the region is checked (inside the
+ * heap, aligned, header magic) before it is followed, and every walk is
+ * bounded by the number of blocks the heap can hold. A corrupted heap gives
+ * -EFAULT, never a wild access.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define BLK_HDR		32u
+#define BLK_MIN		16u		/* smallest payload: two list links */
+#define BLK_FREE	1ull
+#define BLK_FLAGS	(TLSF_ALIGN - 1ull)
+#define BLK_MAGIC	0x424c4b31u	/* "BLK1" */
+#define MAX_ALIGN	4096u
+
+struct blk {
+	uint64_t prev_phys;	/* header offset of the block before; derived */
+	uint64_t size;		/* payload bytes | BLK_FREE */
+	uint32_t magic;
+	uint32_t owner;		/* pid that allocated it */
+	uint64_t aux;
+};
+
+struct links {
+	uint64_t next;
+	uint64_t prev;
+};
+
+_Static_assert(sizeof(struct blk) == BLK_HDR, "block header is 32 bytes");
+_Static_assert(TLSF_FL_COUNT <= 32, "first-level bitmap is 32 bits");
+
+static uint64_t bsize(const struct blk *b)
+{
+	return b->size & ~BLK_FLAGS;
+}
+
+static bool bfree(const struct blk *b)
+{
+	return b->size & BLK_FREE;
+}
+
+/* The header at @off if it is a plausible block of this heap, else NULL. */
+static struct blk *blk_at(const struct shmipc *shm, uint64_t off)
+{
+	struct blk *b;
+	uint64_t size;
+
+	if (off < shm->heap_off || off >= shm->heap_end ||
+	    shm->heap_end - off < BLK_HDR || (off - shm->heap_off) % TLSF_ALIGN)
+		return NULL;
+	b = (struct blk *)(shm->base + off);
+	size = bsize(b);
+	if (b->magic != BLK_MAGIC || size > shm->heap_end - off - BLK_HDR)
+		return NULL;
+	return b;
+}
+
+static struct links *links_of(const struct shmipc *shm, uint64_t off)
+{
+	return (struct links *)(shm->base + off + BLK_HDR);
+}
+
+static uint64_t max_blocks(const struct shmipc *shm)
+{
+	return (shm->heap_end - shm->heap_off) / (BLK_HDR + BLK_MIN) + 1;
+}
+
+static unsigned int fls64(uint64_t x)
+{
+	return 63u - (unsigned int)__builtin_clzll(x);
+}
+
+static void mapping_insert(uint64_t size, unsigned int *fl, unsigned int *sl)
+{
+	unsigned int f;
+
+	if (size < TLSF_SMALL) {
+		*fl = 0;
+		*sl = (unsigned int)(size / (TLSF_SMALL / TLSF_SL_COUNT));
+		return;
+	}
+	f = fls64(size);
+	*sl = (unsigned int)(size >> (f - TLSF_SL_LOG2)) ^ TLSF_SL_COUNT;
+	*fl = f - (TLSF_FL_SHIFT - 1);
+}
+
+/* The list whose every block is at least @size: round up to the next class. */
+static void mapping_search(uint64_t size, unsigned int *fl, unsigned int *sl)
+{
+	if (size >= TLSF_SMALL)
+		size += (1ull << (fls64(size) - TLSF_SL_LOG2)) - 1;
+	mapping_insert(size, fl, sl);
+}
+
+static int insert_free(struct shmipc *shm, uint64_t off, struct blk *b)
+{
+	struct shmipc_heap_ctl *h = shm->heap;
+	struct links *l = links_of(shm, off);
+	unsigned int fl, sl;
+	uint64_t head;
+
+	mapping_insert(bsize(b), &fl, &sl);
+	if (fl >= TLSF_FL_COUNT)
+		return -EFAULT;
+	head = h->heads[fl][sl];
+	if (head) {
+		if (!blk_at(shm, head))
+			return -EFAULT;
+		links_of(shm, head)->prev = off;
+	}
+	l->next = head;
+	l->prev = 0;
+	h->heads[fl][sl] = off;
+	h->fl_bitmap |= 1u << fl;
+	h->sl_bitmap[fl] |= 1u << sl;
+	return 0;
+}
+
+static int remove_free(struct shmipc *shm, uint64_t off, struct blk *b)
+{
+	struct shmipc_heap_ctl *h = shm->heap;
+	struct links *l = links_of(shm, off);
+	uint64_t next = l->next, prev = l->prev;
+	unsigned int fl, sl;
+
+	mapping_insert(bsize(b), &fl, &sl);
+	if (fl >= TLSF_FL_COUNT || (next && !blk_at(shm, next)) ||
+	    (prev && !blk_at(shm, prev)))
+		return -EFAULT;
+	if (next)
+		links_of(shm, next)->prev = prev;
+	if (prev) {
+		links_of(shm, prev)->next = next;
+	} else {
+		if (h->heads[fl][sl] != off)
+			return -EFAULT;
+		h->heads[fl][sl] = next;
+		if (!next) {
+			h->sl_bitmap[fl] &= ~(1u << sl);
+			if (!h->sl_bitmap[fl])
+				h->fl_bitmap &= ~(1u << fl);
+		}
+	}
+	return 0;
+}
+
+/* First block of a list that holds blocks of at least @size, or 0. */
+static uint64_t find_suitable(struct shmipc *shm, uint64_t size)
+{
+	struct shmipc_heap_ctl *h = shm->heap;
+	unsigned int fl, sl;
+	uint32_t map;
+
+	mapping_search(size, &fl, &sl);
+	if (fl >= TLSF_FL_COUNT)
+		return 0;
+	map = h->sl_bitmap[fl] & (~0u << sl);
+	if (!map) {
+		map = fl + 1 < 32 ? h->fl_bitmap & (~0u << (fl + 1)) : 0;
+		if (!map)
+			return 0;
+		fl = (unsigned int)__builtin_ctz(map);
+		if (fl >= TLSF_FL_COUNT)
+			return 0;
+		map = h->sl_bitmap[fl];
+		if (!map)
+			return 0;
+	}
+	sl = (unsigned int)__builtin_ctz(map);
+	return h->heads[fl][sl];
+}
+
+/* Points the block after @off (if any) back at it. */
+static void link_next(struct shmipc *shm, uint64_t off, struct blk *b)
+{
+	struct blk *n = blk_at(shm, off + BLK_HDR + bsize(b));
+
+	if (n)
+		n->prev_phys = off;
+}
+
+/*
+ * Takes block @off (free-flagged, on no list) for @adj payload bytes: the
+ * tail beyond goes back as a free block when it can hold one.
+ */
+static int use_block(struct shmipc *shm, uint64_t off, struct blk *b,
+		     uint64_t adj)
+{
+	struct shmipc_heap_ctl *h = shm->heap;
+	uint64_t size = bsize(b);
+	int err;
+
+	if (size - adj >= BLK_HDR + BLK_MIN) {
+		uint64_t t_off = off + BLK_HDR + adj;
+		struct blk *t = (struct blk *)(shm->base + t_off);
+
+		t->prev_phys = off;
+		t->size = (size - adj - BLK_HDR) | BLK_FREE;
+		t->magic = BLK_MAGIC;
+		t->owner = 0;
+		t->aux = 0;
+		b->size = adj | BLK_FREE;	/* commit the split */
+		link_next(shm, t_off, t);
+		err = insert_free(shm, t_off, t);
+		if (err)
+			return err;
+		h->free_bytes -= BLK_HDR;
+		size = adj;
+	}
+	b->owner = (uint32_t)getpid();
+	b->aux = 0;
+	b->size = size;			/* used */
+	h->free_bytes -= size;
+	h->used_blocks++;
+	h->allocations++;
+	return 0;
+}
+
+/*
+ * Recomputes everything derived from the physical chain: prev links, merges
+ * of adjacent free blocks, lists, bitmaps, free bytes and used blocks.
+ */
+static int heap_rebuild(struct shmipc *shm)
+{
+	struct shmipc_heap_ctl *h = shm->heap;
+	uint64_t off, prev = 0, n, limit = max_blocks(shm);
+	int pass, err;
+
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 1) {
+			h->fl_bitmap = 0;
+			memset(h->sl_bitmap, 0, sizeof(h->sl_bitmap));
+			memset(h->heads, 0, sizeof(h->heads));
+			h->free_bytes = 0;
+			h->used_blocks = 0;
+		}
+		off = shm->heap_off;
+		prev = 0;
+		for (n = 0;; n++) {
+			struct blk *b = blk_at(shm, off);
+			struct blk *p = prev ? (struct blk *)(shm->base + prev) : NULL;
+
+			if (!b || n > limit)
+				return -EFAULT;
+			if (!bsize(b) && !bfree(b)) {	/* the sentinel */
+				if (off + BLK_HDR != shm->heap_end)
+					return -EFAULT;
+				b->prev_phys = prev;
+				break;
+			}
+			if (pass == 0 && p && bfree(p) && bfree(b)) {
+				/* An interrupted merge: finish it. */
+				p->size = (bsize(p) + BLK_HDR + bsize(b)) | BLK_FREE;
+				off = prev + BLK_HDR + bsize(p);
+				continue;
+			}
+			b->prev_phys = prev;
+			if (pass == 1) {
+				if (bfree(b)) {
+					if (bsize(b) < BLK_MIN)
+						return -EFAULT;
+					err = insert_free(shm, off, b);
+					if (err)
+						return err;
+					h->free_bytes += bsize(b);
+				} else {
+					h->used_blocks++;
+				}
+			}
+			prev = off;
+			off += BLK_HDR + bsize(b);
+		}
+	}
+	return 0;
+}
+
+static int heap_lock(struct shmipc *shm)
+{
+	bool recovered;
+	int err;
+
+	err = shmipc_lock_acquire(shm, &shm->heap->lock, &recovered);
+	if (err || !recovered)
+		return err;
+	shm->heap->recoveries++;
+	err = heap_rebuild(shm);
+	if (err)
+		shmipc_lock_release(shm, &shm->heap->lock);
+	return err;
+}
+
+static void heap_unlock(struct shmipc *shm)
+{
+	shmipc_lock_release(shm, &shm->heap->lock);
+}
+
+int shmipc_heap_init(struct shmipc *shm, uint64_t heap_off, uint64_t heap_size)
+{
+	struct shmipc_heap_ctl *h = shm->heap;
+	uint64_t payload;
+	struct blk *b, *s;
+
+	heap_size &= ~(uint64_t)(TLSF_ALIGN - 1);
+	if (heap_size < 2 * BLK_HDR + BLK_MIN || heap_size >= (1ull << TLSF_FL_MAX))
+		return -EINVAL;
+	shm->heap_off = heap_off;
+	shm->heap_end = heap_off + heap_size;
+	memset(h, 0, sizeof(*h));
+	h->heap_off = heap_off;
+	h->heap_size = heap_size;
+	payload = heap_size - 2 * BLK_HDR;
+	b = (struct blk *)(shm->base + heap_off);
+	*b = (struct blk){ .size = payload | BLK_FREE, .magic = BLK_MAGIC };
+	s = (struct blk *)(shm->base + heap_off + BLK_HDR + payload);
+	*s = (struct blk){ .prev_phys = heap_off, .size = 0, .magic = BLK_MAGIC };
+	h->free_bytes = payload;
+	h->magic = SHMIPC_HEAP_MAGIC;
+	return insert_free(shm, heap_off, b);
+}
+
+/* Checks the control block an opener found, and narrows the heap to it. */
+int shmipc_heap_validate(struct shmipc *shm)
+{
+	const struct shmipc_heap_ctl *h = shm->heap;
+	uint64_t off = h->heap_off, size = h->heap_size;
+
+	if (h->magic != SHMIPC_HEAP_MAGIC || off != shm->heap_off ||
+	    size > shm->heap_end - off || size < 2 * BLK_HDR + BLK_MIN ||
+	    size % TLSF_ALIGN)
+		return -EPROTO;
+	shm->heap_end = off + size;
+	return 0;
+}
+
+static int heap_alloc(struct shmipc *shm, size_t size, size_t align,
+		      uint64_t *out)
+{
+	struct shmipc_heap_ctl *h = shm->heap;
+	uint64_t adj, want, off;
+	struct blk *b;
+	int err;
+
+	if (!out || align > MAX_ALIGN || (align & (align - 1)))
+		return -EINVAL;
+	if (align < TLSF_ALIGN)
+		align = TLSF_ALIGN;
+	if (size > shm->heap_end - shm->heap_off)
+		goto too_big;
+	adj = size < BLK_MIN ? BLK_MIN : (size + TLSF_ALIGN - 1) & ~(uint64_t)(TLSF_ALIGN - 1);
+	/* Room to move the payload up to the alignment, leaving a free block. */
+	want = align > TLSF_ALIGN ? adj + align + BLK_HDR + BLK_MIN : adj;
+
+	err = heap_lock(shm);
+	if (err)
+		return err;
+	off = find_suitable(shm, want);
+	if (!off) {
+		h->failures++;
+		heap_unlock(shm);
+		return -ENOMEM;
+	}
+	b = blk_at(shm, off);
+	if (!b || !bfree(b) || bsize(b) < want) {
+		err = -EFAULT;
+		goto unlock;
+	}
+	err = remove_free(shm, off, b);
+	if (err)
+		goto unlock;
+	if (align > TLSF_ALIGN) {
+		uint64_t p = off + BLK_HDR;
+		uint64_t aligned = (p + align - 1) & ~(uint64_t)(align - 1);
+
+		while (aligned != p && aligned - p < BLK_HDR + BLK_MIN)
+			aligned += align;
+		if (aligned != p) {
+			/* Split the gap off in front, as a free block. */
+			uint64_t a_off = aligned - BLK_HDR, gap = aligned - p;
+			struct blk *a = (struct blk *)(shm->base + a_off);
+
+			a->prev_phys = off;
+			a->size = (bsize(b) - gap) | BLK_FREE;
+			a->magic = BLK_MAGIC;
+			a->owner = 0;
+			a->aux = 0;
+			b->size = (gap - BLK_HDR) | BLK_FREE;	/* commit */
+			link_next(shm, a_off, a);
+			err = insert_free(shm, off, b);
+			if (err)
+				goto unlock;
+			h->free_bytes -= BLK_HDR;
+			off = a_off;
+			b = a;
+		}
+	}
+	err = use_block(shm, off, b, adj);
+	if (!err)
+		*out = off + BLK_HDR;
+unlock:
+	heap_unlock(shm);
+	return err;
+
+too_big:
+	err = heap_lock(shm);
+	if (err)
+		return err;
+	h->failures++;
+	heap_unlock(shm);
+	return -ENOMEM;
+}
+
+SHMIPC_API int shmipc_alloc(struct shmipc *shm, size_t size, uint64_t *off)
+{
+	return heap_alloc(shm, size, TLSF_ALIGN, off);
+}
+
+SHMIPC_API int shmipc_alloc_aligned(struct shmipc *shm, size_t size,
+				    size_t align, uint64_t *off)
+{
+	if (!align)
+		return -EINVAL;
+	return heap_alloc(shm, size, align, off);
+}
+
+/* The used block whose payload is at @off, or NULL. */
+static struct blk *used_block(struct shmipc *shm, uint64_t off)
+{
+	struct blk *b;
+
+	if (off < BLK_HDR)
+		return NULL;
+	b = blk_at(shm, off - BLK_HDR);
+	return b && !bfree(b) && bsize(b) ? b : NULL;
+}
+
+SHMIPC_API int shmipc_free(struct shmipc *shm, uint64_t payload)
+{
+	struct shmipc_heap_ctl *h = shm->heap;
+	uint64_t off = payload - BLK_HDR;
+	struct blk *b, *n, *p;
+	int err;
+
+	err = heap_lock(shm);
+	if (err)
+		return err;
+	b = used_block(shm, payload);
+	if (!b) {			/* not a block, or already free */
+		err = -EINVAL;
+		goto unlock;
+	}
+	b->size |= BLK_FREE;
+	h->free_bytes += bsize(b);
+	h->used_blocks--;
+
+	n = blk_at(shm, off + BLK_HDR + bsize(b));
+	if (!n) {
+		err = -EFAULT;
+		goto unlock;
+	}
+	if (bfree(n)) {
+		err = remove_free(shm, off + BLK_HDR + bsize(b), n);
+		if (err)
+			goto unlock;
+		b->size = (bsize(b) + BLK_HDR + bsize(n)) | BLK_FREE;	/* commit */
+		h->free_bytes += BLK_HDR;
+		link_next(shm, off, b);
+	}
+	if (b->prev_phys) {
+		uint64_t p_off = b->prev_phys;
+
+		p = blk_at(shm, p_off);
+		if (!p || p_off >= off || p_off + BLK_HDR + bsize(p) != off) {
+			err = -EFAULT;
+			goto unlock;
+		}
+		if (bfree(p)) {
+			err = remove_free(shm, p_off, p);
+			if (err)
+				goto unlock;
+			p->size = (bsize(p) + BLK_HDR + bsize(b)) | BLK_FREE;	/* commit */
+			h->free_bytes += BLK_HDR;
+			link_next(shm, p_off, p);
+			off = p_off;
+			b = p;
+		}
+	}
+	err = insert_free(shm, off, b);
+unlock:
+	heap_unlock(shm);
+	return err;
+}
+
+SHMIPC_API int shmipc_alloc_size(struct shmipc *shm, uint64_t off, size_t *size)
+{
+	struct blk *b;
+	int err = heap_lock(shm);
+
+	if (err)
+		return err;
+	b = used_block(shm, off);
+	if (b)
+		*size = bsize(b);
+	heap_unlock(shm);
+	return b ? 0 : -EINVAL;
+}
+
+SHMIPC_API int shmipc_heap_stats(struct shmipc *shm, struct shmipc_heap_stats *st)
+{
+	struct shmipc_heap_ctl *h = shm->heap;
+	uint64_t largest = 0, n, limit = max_blocks(shm);
+	int fl, sl, err;
+
+	err = heap_lock(shm);
+	if (err)
+		return err;
+	/* The largest block sits in the highest non-empty list. */
+	for (fl = TLSF_FL_COUNT - 1; fl >= 0 && !largest; fl--) {
+		if (!(h->fl_bitmap & (1u << fl)))
+			continue;
+		for (sl = TLSF_SL_COUNT - 1; sl >= 0 && !largest; sl--) {
+			uint64_t off = h->heads[fl][sl];
+
+			for (n = 0; off && n < limit; n++) {
+				struct blk *b = blk_at(shm, off);
+
+				if (!b)
+					break;
+				if (bsize(b) > largest)
+					largest = bsize(b);
+				off = links_of(shm, off)->next;
+			}
+		}
+	}
+	st->total = h->heap_size;
+	st->free = h->free_bytes;
+	st->largest_free = largest;
+	st->allocations = h->allocations;
+	st->failures = h->failures;
+	st->used_blocks = h->used_blocks;
+	st->recoveries = h->recoveries;
+	heap_unlock(shm);
+	return 0;
+}
+
+/* Every list entry is a free block of its class, linked both ways. */
+static int check_lists(struct shmipc *shm, uint64_t *nfree)
+{
+	struct shmipc_heap_ctl *h = shm->heap;
+	uint64_t limit = max_blocks(shm);
+	unsigned int fl, sl;
+
+	*nfree = 0;
+	for (fl = 0; fl < TLSF_FL_COUNT; fl++) {
+		for (sl = 0; sl < TLSF_SL_COUNT; sl++) {
+			uint64_t off = h->heads[fl][sl], prev = 0, n;
+			bool bit = (h->fl_bitmap >> fl & 1) && (h->sl_bitmap[fl] >> sl & 1);
+
+			if (!!off != bit)
+				return -EFAULT;
+			for (n = 0; off; n++) {
+				struct blk *b = blk_at(shm, off);
+				unsigned int f, s;
+
+				if (!b || !bfree(b) || n > limit ||
+				    links_of(shm, off)->prev != prev)
+					return -EFAULT;
+				mapping_insert(bsize(b), &f, &s);
+				if (f != fl || s != sl)
+					return -EFAULT;
+				(*nfree)++;
+				prev = off;
+				off = links_of(shm, off)->next;
+			}
+		}
+	}
+	return 0;
+}
+
+SHMIPC_API int shmipc_heap_check(struct shmipc *shm)
+{
+	struct shmipc_heap_ctl *h = shm->heap;
+	uint64_t off = shm->heap_off, prev = 0, n, limit = max_blocks(shm);
+	uint64_t free_bytes = 0, used = 0, nfree = 0, listed;
+	bool prev_free = false;
+	int err;
+
+	err = heap_lock(shm);
+	if (err)
+		return err;
+	err = -EFAULT;
+	for (n = 0; n <= limit; n++) {
+		struct blk *b = blk_at(shm, off);
+
+		if (!b || b->prev_phys != prev)
+			goto unlock;
+		if (!bsize(b) && !bfree(b)) {
+			if (off + BLK_HDR != shm->heap_end)
+				goto unlock;
+			err = 0;
+			break;
+		}
+		if (bfree(b)) {
+			if (prev_free || bsize(b) < BLK_MIN)	/* not coalesced */
+				goto unlock;
+			free_bytes += bsize(b);
+			nfree++;
+		} else {
+			used++;
+		}
+		prev_free = bfree(b);
+		prev = off;
+		off += BLK_HDR + bsize(b);
+	}
+	if (!err)
+		err = check_lists(shm, &listed);
+	if (!err && (listed != nfree || free_bytes != h->free_bytes ||
+		     used != h->used_blocks))
+		err = -EFAULT;
+unlock:
+	heap_unlock(shm);
+	return err;
+}

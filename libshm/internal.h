@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libshm internals: the backend ops table, the region layout and the
+ * process-local handle. Nothing here is exported.
+ *
+ * Region layout (every field an offset from the region's start):
+ *
+ *   0                 struct shmipc_hdr        magic, version, init state
+ *   hdr->heap_ctl_off struct shmipc_heap_ctl   TLSF lists, bitmaps, lock
+ *   hdr->registry_off registry table           (capacity fixed at creation)
+ *   hdr->heap_off     heap blocks              up to the end of the region
+ */
+#ifndef LIBSHM_INTERNAL_H
+#define LIBSHM_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "libshm.h"
+
+#define SHMIPC_API __attribute__((visibility("default")))
+
+/* A cross-process atomic that fell back to a lock would be silently broken. */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
+
+/* How a handle reaches its region: one small table per backend. */
+struct shmipc_backend_ops {
+	const char *name;
+	/* Open or create; sets *fd, *size, *created. */
+	int (*open)(const char *name, size_t size, unsigned int mode,
+		    unsigned int flags, int *fd, size_t *size_out, bool *created);
+	int (*unlink)(const char *name);
+	/* Futex semantics on the u32 at @off; @deadline_ns absolute CLOCK_MONOTONIC, 0 none. */
+	int (*wait)(struct shmipc *shm, _Atomic uint32_t *word, uint32_t expected,
+		    int64_t deadline_ns);
+	int (*wake)(struct shmipc *shm, _Atomic uint32_t *word, uint32_t count);
+};
+
+extern const struct shmipc_backend_ops shmipc_backend_kmod;
+extern const struct shmipc_backend_ops shmipc_backend_posix;
+
+#define SHMIPC_HDR_MAGIC	0x31435049484d53ULL	/* "SMHIPC1" */
+#define SHMIPC_LAYOUT_VERSION	1u
+#define SHMIPC_STATE_FRESH	0u
+#define SHMIPC_STATE_READY	0xffffffffu	/* else: pid of the initializer */
+
+/**
+ * struct shmipc_lock - a futex lock in the region whose holder is known
+ * @word:	0 when free, else the holder's pid, with SHMIPC_LOCK_WAITERS
+ *		set while someone may sleep on it
+ */
+struct shmipc_lock {
+	_Atomic uint32_t word;
+	uint32_t pad;
+};
+#define SHMIPC_LOCK_WAITERS	0x80000000u
+
+struct shmipc_hdr {
+	uint64_t magic;
+	uint32_t version;
+	_Atomic uint32_t state;
+	uint64_t size;
+	uint64_t heap_ctl_off;
+	uint64_t registry_off;
+	uint64_t heap_off;
+	uint64_t heap_size;
+	uint32_t registry_capacity;
+	uint32_t pad;
+	uint64_t reserved[6];
+};
+
+/* TLSF geometry: 16-byte granules, 32 second-level lists per power of two. */
+#define TLSF_ALIGN_LOG2		4
+#define TLSF_ALIGN		(1u << TLSF_ALIGN_LOG2)
+#define TLSF_SL_LOG2		5
+#define TLSF_SL_COUNT		(1u << TLSF_SL_LOG2)
+#define TLSF_FL_SHIFT		(TLSF_SL_LOG2 + TLSF_ALIGN_LOG2)
+#define TLSF_FL_MAX		40	/* heaps below 1 TiB */
+#define TLSF_FL_COUNT		(TLSF_FL_MAX - TLSF_FL_SHIFT + 1)
+#define TLSF_SMALL		(1u << TLSF_FL_SHIFT)
+
+struct shmipc_heap_ctl {
+	uint32_t magic;
+	uint32_t pad;
+	struct shmipc_lock lock;
+	uint64_t heap_off;
+	uint64_t heap_size;
+	uint32_t fl_bitmap;
+	uint32_t sl_bitmap[TLSF_FL_COUNT];
+	uint64_t heads[TLSF_FL_COUNT][TLSF_SL_COUNT];
+	uint64_t free_bytes;
+	uint64_t used_blocks;
+	uint64_t allocations;
+	uint64_t failures;
+	uint64_t recoveries;
+};
+#define SHMIPC_HEAP_MAGIC	0x48454150u	/* "HEAP" */
+
+/* The process-local handle. */
+struct shmipc {
+	const struct shmipc_backend_ops *ops;
+	int fd;
+	unsigned char *base;
+	size_t size;
+	/* Offsets cached from the header once it was validated. */
+	struct shmipc_hdr *hdr;
+	struct shmipc_heap_ctl *heap;
+	uint64_t heap_off, heap_end;
+	char name[64];
+};
+
+/* region.c */
+int shmipc_lock_acquire(struct shmipc *shm, struct shmipc_lock *lock,
+			bool *recovered);
+void shmipc_lock_release(struct shmipc *shm, struct shmipc_lock *lock);
+bool shmipc_pid_alive(uint32_t pid);
+int64_t shmipc_now_ns(void);
+
+/* heap.c */
+int shmipc_heap_init(struct shmipc *shm, uint64_t heap_off, uint64_t heap_size);
+int shmipc_heap_validate(struct shmipc *shm);
+
+#endif /* LIBSHM_INTERNAL_H */
