@@ -212,6 +212,21 @@ static void link_next(struct shmipc *shm, uint64_t off, struct blk *b)
 }
 
 /*
+ * Writes a free block's header at @off, inside a payload that is not yet
+ * split: invisible until the caller's commit store shrinks that payload.
+ */
+static struct blk *new_free_block(struct shmipc *shm, uint64_t off,
+				  uint64_t prev, uint64_t size)
+{
+	struct blk *b = (struct blk *)(shm->base + off);
+
+	*b = (struct blk){
+		.prev_phys = prev, .size = size | BLK_FREE, .magic = BLK_MAGIC,
+	};
+	return b;
+}
+
+/*
  * Takes block @off (free-flagged, on no list) for @adj payload bytes: the
  * tail beyond goes back as a free block when it can hold one.
  */
@@ -224,13 +239,8 @@ static int use_block(struct shmipc *shm, uint64_t off, struct blk *b,
 
 	if (size - adj >= BLK_HDR + BLK_MIN) {
 		uint64_t t_off = off + BLK_HDR + adj;
-		struct blk *t = (struct blk *)(shm->base + t_off);
+		struct blk *t = new_free_block(shm, t_off, off, size - adj - BLK_HDR);
 
-		t->prev_phys = off;
-		t->size = (size - adj - BLK_HDR) | BLK_FREE;
-		t->magic = BLK_MAGIC;
-		t->owner = 0;
-		t->aux = 0;
 		b->size = adj | BLK_FREE;	/* commit the split */
 		link_next(shm, t_off, t);
 		err = insert_free(shm, t_off, t);
@@ -408,13 +418,8 @@ static int heap_alloc(struct shmipc *shm, size_t size, size_t align,
 		if (aligned != p) {
 			/* Split the gap off in front, as a free block. */
 			uint64_t a_off = aligned - BLK_HDR, gap = aligned - p;
-			struct blk *a = (struct blk *)(shm->base + a_off);
+			struct blk *a = new_free_block(shm, a_off, off, bsize(b) - gap);
 
-			a->prev_phys = off;
-			a->size = (bsize(b) - gap) | BLK_FREE;
-			a->magic = BLK_MAGIC;
-			a->owner = 0;
-			a->aux = 0;
 			b->size = (gap - BLK_HDR) | BLK_FREE;	/* commit */
 			link_next(shm, a_off, a);
 			err = insert_free(shm, off, b);
