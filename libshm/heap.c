@@ -212,18 +212,26 @@ static void link_next(struct shmipc *shm, uint64_t off, struct blk *b)
 }
 
 /*
- * Writes a free block's header at @off, inside a payload that is not yet
- * split: invisible until the caller's commit store shrinks that payload.
+ * Splits free-flagged block @off after @front payload bytes. The back part's
+ * header is written inside the payload first; the store that shrinks the
+ * front block is the commit (see the top of the file). Both parts stay
+ * free-flagged and on no list; the caller lists the one it does not use.
  */
-static struct blk *new_free_block(struct shmipc *shm, uint64_t off,
-				  uint64_t prev, uint64_t size)
+static struct blk *split_block(struct shmipc *shm, uint64_t off, struct blk *b,
+			       uint64_t front)
 {
-	struct blk *b = (struct blk *)(shm->base + off);
+	uint64_t back_off = off + BLK_HDR + front;
+	struct blk *back = (struct blk *)(shm->base + back_off);
 
-	*b = (struct blk){
-		.prev_phys = prev, .size = size | BLK_FREE, .magic = BLK_MAGIC,
+	*back = (struct blk){
+		.prev_phys = off,
+		.size = (bsize(b) - front - BLK_HDR) | BLK_FREE,
+		.magic = BLK_MAGIC,
 	};
-	return b;
+	b->size = front | BLK_FREE;	/* commit */
+	link_next(shm, back_off, back);
+	shm->heap->free_bytes -= BLK_HDR;
+	return back;
 }
 
 /*
@@ -238,15 +246,10 @@ static int use_block(struct shmipc *shm, uint64_t off, struct blk *b,
 	int err;
 
 	if (size - adj >= BLK_HDR + BLK_MIN) {
-		uint64_t t_off = off + BLK_HDR + adj;
-		struct blk *t = new_free_block(shm, t_off, off, size - adj - BLK_HDR);
-
-		b->size = adj | BLK_FREE;	/* commit the split */
-		link_next(shm, t_off, t);
-		err = insert_free(shm, t_off, t);
+		err = insert_free(shm, off + BLK_HDR + adj,
+				  split_block(shm, off, b, adj));
 		if (err)
 			return err;
-		h->free_bytes -= BLK_HDR;
 		size = adj;
 	}
 	b->owner = (uint32_t)getpid();
@@ -417,16 +420,13 @@ static int heap_alloc(struct shmipc *shm, size_t size, size_t align,
 			aligned += align;
 		if (aligned != p) {
 			/* Split the gap off in front, as a free block. */
-			uint64_t a_off = aligned - BLK_HDR, gap = aligned - p;
-			struct blk *a = new_free_block(shm, a_off, off, bsize(b) - gap);
+			struct blk *a = split_block(shm, off, b,
+						    aligned - p - BLK_HDR);
 
-			b->size = (gap - BLK_HDR) | BLK_FREE;	/* commit */
-			link_next(shm, a_off, a);
 			err = insert_free(shm, off, b);
 			if (err)
 				goto unlock;
-			h->free_bytes -= BLK_HDR;
-			off = a_off;
+			off = aligned - BLK_HDR;
 			b = a;
 		}
 	}
