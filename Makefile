@@ -20,16 +20,21 @@ SELFTEST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror \
 	-Wno-sign-compare -Wno-unused-parameter -Wno-clobbered \
 	-static -pthread -Iuapi -I$(KSRC)/tools/testing/selftests
 
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+LIBSHM_VERSION := 0.1.0
+
 # libshm: MIT, C11, -errno returns, only the symbols of libshm.map exported.
-LIBSHM_SRCS := region.c heap.c backend_posix.c backend_kmod.c
+LIBSHM_SRCS := region.c heap.c registry.c backend_posix.c backend_kmod.c
 LIBSHM_CFLAGS := -std=c11 -O2 -g -Wall -Wextra -Werror -fPIC \
 	-fvisibility=hidden -Iuapi -Ilibshm
 LIBSHM_OBJS := $(LIBSHM_SRCS:%.c=$(BUILD)/libshm/%.o)
 LIBSHM_ASAN_OBJS := $(LIBSHM_SRCS:%.c=$(BUILD)/libshm-asan/%.o)
 ASAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-LIBSHM_TESTS := libshm_heap_test
+LIBSHM_TESTS := libshm_heap_test libshm_registry_test libshm_fuzz_test
 
-.PHONY: all deps modules selftests libshm lint vm-test host-test check clean
+.PHONY: all deps modules selftests libshm lint vm-test host-test bench install check clean
 
 all: modules libshm selftests
 
@@ -82,10 +87,35 @@ $(BUILD)/asan/libshm_%: selftests/libshm_%.c selftests/helpers.h $(BUILD)/libshm
 # The libshm suite on the host's posix backend, plain and under ASan+UBSan.
 host-test: $(LIBSHM_TESTS:%=$(BUILD)/selftests/%) $(LIBSHM_TESTS:%=$(BUILD)/asan/%)
 	scripts/host-test.sh $(LIBSHM_TESTS)
+	scripts/install-test.sh
 
 $(SELFTEST_BINS): $(BUILD)/selftests/%: selftests/%.c selftests/helpers.h uapi/linux/shmipc.h $(KSFT_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(SELFTEST_CFLAGS) -o $@ $<
+
+$(BUILD)/libshm/libshm.pc: libshm/libshm.pc.in
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(LIBSHM_VERSION)|' \
+		$< >$@
+
+# Honours PREFIX, LIBDIR, INCLUDEDIR and DESTDIR.
+install: libshm $(BUILD)/libshm/libshm.pc
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -m 0755 $(BUILD)/libshm/libshm.so.0 $(DESTDIR)$(LIBDIR)/libshm.so.$(LIBSHM_VERSION)
+	ln -sf libshm.so.$(LIBSHM_VERSION) $(DESTDIR)$(LIBDIR)/libshm.so.0
+	ln -sf libshm.so.0 $(DESTDIR)$(LIBDIR)/libshm.so
+	install -m 0644 $(BUILD)/libshm/libshm.a $(DESTDIR)$(LIBDIR)/libshm.a
+	install -m 0644 libshm/libshm.h $(DESTDIR)$(INCLUDEDIR)/libshm.h
+	install -m 0644 $(BUILD)/libshm/libshm.pc $(DESTDIR)$(LIBDIR)/pkgconfig/libshm.pc
+
+# Benchmarks print tables and ratios against baselines of the same run;
+# no test asserts a speed.
+$(BUILD)/bench/alloc_bench: bench/alloc_bench.c $(BUILD)/libshm/libshm.a
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O2 -g -Wall -Wextra -Werror -Ilibshm -o $@ $< $(BUILD)/libshm/libshm.a
+
+bench: $(BUILD)/bench/alloc_bench
+	$(BUILD)/bench/alloc_bench
 
 lint:
 	scripts/lint.sh

@@ -87,6 +87,14 @@ static struct blk *blk_at(const struct shmipc *shm, uint64_t off)
 	return b;
 }
 
+/* A free block with room for its list links, else NULL. */
+static struct blk *free_at(const struct shmipc *shm, uint64_t off)
+{
+	struct blk *b = blk_at(shm, off);
+
+	return b && bfree(b) && bsize(b) >= BLK_MIN ? b : NULL;
+}
+
 static struct links *links_of(const struct shmipc *shm, uint64_t off)
 {
 	return (struct links *)(shm->base + off + BLK_HDR);
@@ -132,11 +140,11 @@ static int insert_free(struct shmipc *shm, uint64_t off, struct blk *b)
 	uint64_t head;
 
 	mapping_insert(bsize(b), &fl, &sl);
-	if (fl >= TLSF_FL_COUNT)
+	if (fl >= TLSF_FL_COUNT || bsize(b) < BLK_MIN)
 		return -EFAULT;
 	head = h->heads[fl][sl];
 	if (head) {
-		if (!blk_at(shm, head))
+		if (!free_at(shm, head))
 			return -EFAULT;
 		links_of(shm, head)->prev = off;
 	}
@@ -152,12 +160,16 @@ static int remove_free(struct shmipc *shm, uint64_t off, struct blk *b)
 {
 	struct shmipc_heap_ctl *h = shm->heap;
 	struct links *l = links_of(shm, off);
-	uint64_t next = l->next, prev = l->prev;
+	uint64_t next, prev;
 	unsigned int fl, sl;
 
+	if (bsize(b) < BLK_MIN)		/* no room for links: corrupted */
+		return -EFAULT;
+	next = l->next;
+	prev = l->prev;
 	mapping_insert(bsize(b), &fl, &sl);
-	if (fl >= TLSF_FL_COUNT || (next && !blk_at(shm, next)) ||
-	    (prev && !blk_at(shm, prev)))
+	if (fl >= TLSF_FL_COUNT || (next && !free_at(shm, next)) ||
+	    (prev && !free_at(shm, prev)))
 		return -EFAULT;
 	if (next)
 		links_of(shm, next)->prev = prev;
@@ -252,7 +264,7 @@ static int use_block(struct shmipc *shm, uint64_t off, struct blk *b,
 			return err;
 		size = adj;
 	}
-	b->owner = (uint32_t)getpid();
+	b->owner = shmipc_self_pid();
 	b->aux = 0;
 	b->size = size;			/* used */
 	h->free_bytes -= size;
@@ -404,8 +416,8 @@ static int heap_alloc(struct shmipc *shm, size_t size, size_t align,
 		heap_unlock(shm);
 		return -ENOMEM;
 	}
-	b = blk_at(shm, off);
-	if (!b || !bfree(b) || bsize(b) < want) {
+	b = free_at(shm, off);
+	if (!b || bsize(b) < want) {
 		err = -EFAULT;
 		goto unlock;
 	}
@@ -558,7 +570,7 @@ SHMIPC_API int shmipc_heap_stats(struct shmipc *shm, struct shmipc_heap_stats *s
 			uint64_t off = h->heads[fl][sl];
 
 			for (n = 0; off && n < limit; n++) {
-				struct blk *b = blk_at(shm, off);
+				struct blk *b = free_at(shm, off);
 
 				if (!b)
 					break;
@@ -595,10 +607,10 @@ static int check_lists(struct shmipc *shm, uint64_t *nfree)
 			if (!!off != bit)
 				return -EFAULT;
 			for (n = 0; off; n++) {
-				struct blk *b = blk_at(shm, off);
+				struct blk *b = free_at(shm, off);
 				unsigned int f, s;
 
-				if (!b || !bfree(b) || n > limit ||
+				if (!b || n > limit ||
 				    links_of(shm, off)->prev != prev)
 					return -EFAULT;
 				mapping_insert(bsize(b), &f, &s);

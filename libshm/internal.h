@@ -99,6 +99,41 @@ struct shmipc_heap_ctl {
 };
 #define SHMIPC_HEAP_MAGIC	0x48454150u	/* "HEAP" */
 
+/* The registry: a header, then registry_capacity fixed-size entries. */
+#define SHMIPC_REG_MAGIC	0x52454731u	/* "REG1" */
+
+struct shmipc_reg_hdr {
+	uint32_t magic;
+	uint32_t capacity;
+	struct shmipc_lock lock;
+	uint64_t generation;		/* bumped on every create */
+	uint64_t reserved[5];
+};
+
+/*
+ * Entry states. A slot is FREE, or LIVE (named, findable), or REMOVED
+ * (name gone, memory kept until the last reference is released).
+ */
+#define SHMIPC_REG_FREE		0u
+#define SHMIPC_REG_LIVE		1u
+#define SHMIPC_REG_REMOVED	2u
+
+struct shmipc_reg_entry {
+	/*
+	 * State (high half) and references (low half: the name's, plus one
+	 * per taker) in one word, so that each change is one store.
+	 */
+	uint64_t state_refs;
+	uint32_t kind;
+	uint32_t creator;		/* pid */
+	uint64_t offset;		/* payload of the heap block */
+	uint64_t size;
+	uint64_t generation;		/* tells a reused slot from the old */
+	char name[64];
+	uint64_t reserved[3];
+};
+_Static_assert(sizeof(struct shmipc_reg_entry) == 128, "registry entry is 128 bytes");
+
 /* The process-local handle. */
 struct shmipc {
 	const struct shmipc_backend_ops *ops;
@@ -109,15 +144,26 @@ struct shmipc {
 	struct shmipc_hdr *hdr;
 	struct shmipc_heap_ctl *heap;
 	uint64_t heap_off, heap_end;
+	struct shmipc_reg_hdr *reg;
+	struct shmipc_reg_entry *entries;
+	uint32_t reg_capacity;
+	unsigned int lock_timeout_ms;
 	char name[64];
 };
 
 /* region.c */
 int shmipc_lock_acquire(struct shmipc *shm, struct shmipc_lock *lock,
 			bool *recovered);
+int shmipc_name_check(const char *name);
 void shmipc_lock_release(struct shmipc *shm, struct shmipc_lock *lock);
 bool shmipc_pid_alive(uint32_t pid);
+uint32_t shmipc_self_pid(void);
 int64_t shmipc_now_ns(void);
+
+/* registry.c */
+void shmipc_registry_init(struct shmipc *shm, uint64_t off, uint32_t capacity);
+int shmipc_registry_validate(struct shmipc *shm, uint64_t off, uint64_t end,
+			     uint32_t capacity);
 
 /* heap.c */
 int shmipc_heap_init(struct shmipc *shm, uint64_t heap_off, uint64_t heap_size);

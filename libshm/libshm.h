@@ -40,7 +40,8 @@ struct shmipc_options {
 	unsigned int mode;		/* permission bits when creating (default 0600) */
 	unsigned int registry_capacity;	/* named entries, when creating (default 64) */
 	unsigned int init_timeout_ms;	/* waiting for another initializer (default 5000) */
-	unsigned int reserved[5];	/* must be zero */
+	unsigned int lock_timeout_ms;	/* waiting for a live lock holder (default 10000) */
+	unsigned int reserved[4];	/* must be zero */
 };
 
 int shmipc_open(const char *name, const struct shmipc_options *opts,
@@ -78,6 +79,42 @@ int shmipc_alloc_size(struct shmipc *shm, uint64_t off, size_t *size);
 int shmipc_heap_stats(struct shmipc *shm, struct shmipc_heap_stats *st);
 /* Walks every block and list: 0 when consistent, -EFAULT when not. */
 int shmipc_heap_check(struct shmipc *shm);
+
+/*
+ * The registry: named blocks of the heap that any process can find. A name
+ * holds one reference; create and take give the caller one more, which it
+ * gives back with release. remove drops the name's; the memory returns to
+ * the heap when the last reference goes. find looks without taking one.
+ */
+#define SHMIPC_BUFFER_NAME_MAX	64	/* with the NUL */
+
+enum shmipc_buffer_state {
+	SHMIPC_BUFFER_LIVE = 1,		/* named */
+	SHMIPC_BUFFER_REMOVED = 2,	/* unnamed, still referenced */
+};
+
+struct shmipc_buffer {
+	char name[SHMIPC_BUFFER_NAME_MAX];
+	uint32_t kind;			/* the creator's tag */
+	uint32_t creator_pid;
+	uint64_t offset;		/* of the data, in the region */
+	uint64_t size;			/* bytes asked for */
+	uint32_t refs;
+	uint32_t state;			/* enum shmipc_buffer_state */
+	uint64_t id;			/* names this buffer's slot and generation */
+};
+
+int shmipc_buffer_create(struct shmipc *shm, const char *name, uint32_t kind,
+			 size_t size, struct shmipc_buffer *out);
+int shmipc_buffer_find(struct shmipc *shm, const char *name,
+		       struct shmipc_buffer *out);
+int shmipc_buffer_take(struct shmipc *shm, const char *name,
+		       struct shmipc_buffer *out);
+int shmipc_buffer_release(struct shmipc *shm, const struct shmipc_buffer *buf);
+int shmipc_buffer_remove(struct shmipc *shm, const char *name);
+/* Fills up to @cap entries; returns how many, *total gets how many exist. */
+int shmipc_buffer_list(struct shmipc *shm, struct shmipc_buffer *bufs,
+		       unsigned int cap, unsigned int *total);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -20,12 +21,40 @@
 #define DEFAULT_SIZE		(1u << 20)
 #define DEFAULT_REGISTRY	64u
 #define MAX_REGISTRY		65536u
-#define REGISTRY_ENTRY_SIZE	128u
 #define MIN_HEAP		4096u
 #define LOCK_POLL_NS		50000000	/* re-check a holder's life */
 #define INIT_POLL_NS		10000000
 
 #define ALIGN_UP(x, a)		(((x) + (a) - 1) & ~((uint64_t)(a) - 1))
+
+/*
+ * The caller's pid, which every lock acquisition records: cached, since
+ * getpid() is a system call in glibc, and dropped in a fork()ed child.
+ * (A child made by a raw clone() that bypasses the atfork handlers must not
+ * use handles inherited from its parent.)
+ */
+static _Atomic uint32_t cached_pid;
+
+static void forget_pid(void)
+{
+	atomic_store_explicit(&cached_pid, 0, memory_order_relaxed);
+}
+
+__attribute__((constructor)) static void register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, forget_pid);
+}
+
+uint32_t shmipc_self_pid(void)
+{
+	uint32_t pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
+
+	if (!pid) {
+		pid = (uint32_t)getpid();
+		atomic_store_explicit(&cached_pid, pid, memory_order_relaxed);
+	}
+	return pid;
+}
 
 int64_t shmipc_now_ns(void)
 {
@@ -56,17 +85,21 @@ bool shmipc_pid_alive(uint32_t pid)
  * cannot know whether others still sleep (Drepper, "Futexes are tricky",
  * mutex 3). Sleeps are bounded so that a holder killed while others sleep is
  * noticed: its pid stays in the word, signal 0 finds it gone, and one
- * contender wins the compare-and-swap from that exact value.
+ * contender wins the compare-and-swap from that exact value. A holder
+ * that is alive but keeps the lock past the handle's lock timeout gives
+ * -ETIMEDOUT.
  */
 int shmipc_lock_acquire(struct shmipc *shm, struct shmipc_lock *lock,
 			bool *recovered)
 {
-	uint32_t me = (uint32_t)getpid();
+	int64_t deadline = 0;
+	uint32_t me = shmipc_self_pid();
 	uint32_t take = me;
 
 	*recovered = false;
 	for (;;) {
 		uint32_t v = 0;
+		int64_t now;
 
 		if (atomic_compare_exchange_strong_explicit(&lock->word, &v, take,
 							    memory_order_acquire,
@@ -90,7 +123,16 @@ int shmipc_lock_acquire(struct shmipc *shm, struct shmipc_lock *lock,
 				continue;
 			v = w;
 		}
-		shm->ops->wait(shm, &lock->word, v, shmipc_now_ns() + LOCK_POLL_NS);
+		/*
+		 * A live holder that keeps the lock past the timeout is stopped,
+		 * or the word is garbage naming some live process: give up.
+		 */
+		now = shmipc_now_ns();
+		if (!deadline)
+			deadline = now + (int64_t)shm->lock_timeout_ms * 1000000;
+		else if (now >= deadline)
+			return -ETIMEDOUT;
+		shm->ops->wait(shm, &lock->word, v, now + LOCK_POLL_NS);
 		take = me | SHMIPC_LOCK_WAITERS;
 	}
 }
@@ -103,7 +145,7 @@ void shmipc_lock_release(struct shmipc *shm, struct shmipc_lock *lock)
 }
 
 /* 1 to 63 printable ASCII bytes other than '/' and space. */
-static int name_check(const char *name)
+int shmipc_name_check(const char *name)
 {
 	size_t len, i;
 
@@ -156,8 +198,9 @@ static int region_initialize(struct shmipc *shm, unsigned int registry_cap)
 	struct shmipc_hdr *hdr = shm->hdr;
 	uint64_t ctl_off = ALIGN_UP(sizeof(*hdr), 64);
 	uint64_t reg_off = ALIGN_UP(ctl_off + sizeof(struct shmipc_heap_ctl), 64);
-	uint64_t heap_off = ALIGN_UP(reg_off + (uint64_t)registry_cap *
-				     REGISTRY_ENTRY_SIZE, 64);
+	uint64_t heap_off = ALIGN_UP(reg_off + sizeof(struct shmipc_reg_hdr) +
+				     (uint64_t)registry_cap *
+				     sizeof(struct shmipc_reg_entry), 64);
 	int err;
 
 	if (heap_off + MIN_HEAP > shm->size)
@@ -177,6 +220,7 @@ static int region_initialize(struct shmipc *shm, unsigned int registry_cap)
 	err = shmipc_heap_init(shm, heap_off, shm->size - heap_off);
 	if (err)
 		return err;
+	shmipc_registry_init(shm, reg_off, registry_cap);
 	hdr->version = SHMIPC_LAYOUT_VERSION;
 	hdr->magic = SHMIPC_HDR_MAGIC;
 	/* Publish: everything above happens-before a reader's acquire of READY. */
@@ -191,8 +235,9 @@ static int region_validate(struct shmipc *shm)
 	const struct shmipc_hdr *hdr = shm->hdr;
 	uint64_t magic = hdr->magic, size = hdr->size;
 	uint64_t ctl = hdr->heap_ctl_off, heap = hdr->heap_off;
-	uint64_t heap_size = hdr->heap_size;
-	uint32_t version = hdr->version;
+	uint64_t reg = hdr->registry_off, heap_size = hdr->heap_size;
+	uint32_t version = hdr->version, cap = hdr->registry_capacity;
+	int err;
 
 	if (magic != SHMIPC_HDR_MAGIC)
 		return -EPROTO;
@@ -200,13 +245,14 @@ static int region_validate(struct shmipc *shm)
 		return -EPROTONOSUPPORT;
 	if (size != shm->size || ctl % 64 || heap % 64 ||
 	    ctl < sizeof(*hdr) || ctl > size - sizeof(struct shmipc_heap_ctl) ||
-	    heap < ctl + sizeof(struct shmipc_heap_ctl) || heap > size ||
-	    heap_size != size - heap)
+	    reg < ctl + sizeof(struct shmipc_heap_ctl) || reg > heap ||
+	    heap > size || heap_size != size - heap || cap > MAX_REGISTRY)
 		return -EPROTO;
 	shm->heap = (struct shmipc_heap_ctl *)(shm->base + ctl);
 	shm->heap_off = heap;
 	shm->heap_end = size;
-	return shmipc_heap_validate(shm);
+	err = shmipc_registry_validate(shm, reg, heap, cap);
+	return err ? err : shmipc_heap_validate(shm);
 }
 
 /*
@@ -219,7 +265,7 @@ static int region_attach(struct shmipc *shm, unsigned int registry_cap,
 			 unsigned int timeout_ms)
 {
 	int64_t deadline = shmipc_now_ns() + (int64_t)timeout_ms * 1000000;
-	uint32_t me = (uint32_t)getpid();
+	uint32_t me = shmipc_self_pid();
 
 	for (;;) {
 		uint32_t st = atomic_load_explicit(&shm->hdr->state,
@@ -261,7 +307,7 @@ SHMIPC_API int shmipc_open(const char *name, const struct shmipc_options *opts,
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	err = name_check(name);
+	err = shmipc_name_check(name);
 	if (err)
 		return err;
 	if (opts)
@@ -281,6 +327,8 @@ SHMIPC_API int shmipc_open(const char *name, const struct shmipc_options *opts,
 		o.registry_capacity = DEFAULT_REGISTRY;
 	if (!o.init_timeout_ms)
 		o.init_timeout_ms = 5000;
+	if (!o.lock_timeout_ms)
+		o.lock_timeout_ms = 10000;
 
 	shm = calloc(1, sizeof(*shm));
 	if (!shm)
@@ -289,6 +337,7 @@ SHMIPC_API int shmipc_open(const char *name, const struct shmipc_options *opts,
 	if (err)
 		goto free_handle;
 	strcpy(shm->name, name);
+	shm->lock_timeout_ms = o.lock_timeout_ms;
 	err = shm->ops->open(name, o.size, o.mode, o.flags, &shm->fd, &size,
 			     &created);
 	if (err)
@@ -334,7 +383,7 @@ SHMIPC_API void shmipc_close(struct shmipc *shm)
 SHMIPC_API int shmipc_unlink(const char *name, enum shmipc_backend backend)
 {
 	const struct shmipc_backend_ops *ops;
-	int err = name_check(name);
+	int err = shmipc_name_check(name);
 
 	if (!err)
 		err = pick_backend(backend, &ops);

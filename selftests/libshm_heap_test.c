@@ -12,6 +12,7 @@
 #include "helpers.h"
 #include "kselftest_harness.h"
 #include "libshm.h"
+#include "internal.h"	/* the heap lock word, to kill its holder */
 
 #define REGION_SIZE	(4u << 20)
 
@@ -287,9 +288,9 @@ TEST(bad_options)
 	o.flags = 0x100;
 	ASSERT_EQ(-EINVAL, shmipc_open("x", &o, &shm));
 	o.flags = 0;
-	o.reserved[4] = 1;
+	o.reserved[3] = 1;
 	ASSERT_EQ(-EINVAL, shmipc_open("x", &o, &shm));
-	o.reserved[4] = 0;
+	o.reserved[3] = 0;
 	o.backend = 7;
 	ASSERT_EQ(-EINVAL, shmipc_open("x", &o, &shm));
 	ASSERT_EQ(-ENOENT, shmipc_open("surely-missing-region", NULL, &shm));
@@ -298,17 +299,20 @@ TEST(bad_options)
 }
 
 /*
- * Processes allocating and freeing are killed at random points, some with
- * the heap lock held; after each kill the heap must check out consistent
- * (taking the lock recovers it from the dead holder and rebuilds the lists).
+ * A process allocating and freeing is stopped at a random moment at which
+ * it holds the heap lock, then killed with SIGKILL, 200 times; after each
+ * kill the heap must check out consistent (taking the lock recovers it from
+ * the dead holder and rebuilds the free lists from the block chain).
  */
-TEST_F_TIMEOUT(heap, killed_holders, 600)
+TEST_F_TIMEOUT(heap, killed_holders, 900)
 {
+	_Atomic uint32_t *word = &self->shm->heap->lock.word;
 	struct shmipc_heap_stats st;
 	int round;
 
 	for (round = 0; round < 200; round++) {
-		int status;
+		bool held = false;
+		int status, tries;
 		pid_t pid = fork();
 
 		ASSERT_LE(0, pid);
@@ -327,13 +331,28 @@ TEST_F_TIMEOUT(heap, killed_holders, 600)
 				}
 			}
 		}
-		usleep(200 + rnd() % 3000);
+		usleep(rnd() % 2000);
+		for (tries = 0; !held && tries < 100000; tries++) {
+			long spins = 0;
+
+			while ((atomic_load(word) & ~SHMIPC_LOCK_WAITERS) != (uint32_t)pid &&
+			       ++spins < 10000000)
+				;
+			/* Freeze it, then see whether it still holds the lock. */
+			kill(pid, SIGSTOP);
+			ASSERT_EQ(pid, waitpid(pid, &status, WUNTRACED));
+			held = (atomic_load(word) & ~SHMIPC_LOCK_WAITERS) == (uint32_t)pid;
+			if (!held)
+				kill(pid, SIGCONT);
+		}
 		kill(pid, SIGKILL);
 		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		ASSERT_TRUE(held) TH_LOG("round %d: never caught holding the lock", round);
 		ASSERT_EQ(0, shmipc_heap_check(self->shm)) TH_LOG("round %d", round);
 	}
 	ASSERT_EQ(0, shmipc_heap_stats(self->shm, &st));
-	TH_LOG("200 kills, %llu lock recoveries, %llu blocks left by the dead",
+	ASSERT_EQ(200, st.recoveries);
+	TH_LOG("200 holders killed, %llu recoveries, %llu blocks left by the dead",
 	       (unsigned long long)st.recoveries, (unsigned long long)st.used_blocks);
 }
 
