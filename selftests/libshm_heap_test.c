@@ -298,6 +298,23 @@ TEST(bad_options)
 		     shmipc_strerror(-EPROTO));
 }
 
+/* An unknown backend name in the environment is refused, not guessed. */
+TEST(unknown_backend)
+{
+	char *saved = getenv("SHMIPC_BACKEND");
+	struct shmipc *shm;
+
+	saved = saved ? strdup(saved) : NULL;
+	setenv("SHMIPC_BACKEND", "bogus", 1);
+	EXPECT_EQ(-EINVAL, shmipc_open("x", NULL, &shm));
+	EXPECT_EQ(-EINVAL, shmipc_unlink("x", SHMIPC_BACKEND_AUTO));
+	if (saved)
+		setenv("SHMIPC_BACKEND", saved, 1);
+	else
+		unsetenv("SHMIPC_BACKEND");
+	free(saved);
+}
+
 /*
  * A process allocating and freeing is stopped at a random moment at which
  * it holds the heap lock, then killed with SIGKILL, 200 times; after each
