@@ -56,6 +56,9 @@ static int posix_open(const char *name, size_t size, unsigned int mode,
 	if (err)
 		return err;
 	*created = false;
+	/* Whole pages, and the same answers as the kmod backend's CREATE. */
+	size = (size + (size_t)sysconf(_SC_PAGESIZE) - 1) &
+	       ~((size_t)sysconf(_SC_PAGESIZE) - 1);
 	if (flags & SHMIPC_OPEN_CREATE) {
 		fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 		if (fd >= 0) {
@@ -77,6 +80,8 @@ static int posix_open(const char *name, size_t size, unsigned int mode,
 	if (fd < 0)
 		return -errno;
 	err = posix_size(fd, size_out);
+	if (!err && (flags & SHMIPC_OPEN_CREATE) && *size_out < size)
+		err = -EINVAL;		/* exists, smaller than asked for */
 	if (err) {
 		close(fd);
 		return err;

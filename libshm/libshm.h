@@ -34,7 +34,9 @@ enum shmipc_backend {
 #define SHMIPC_OPEN_EXCL	0x2u	/* with CREATE: fail with -EEXIST when it exists */
 
 struct shmipc_options {
-	size_t size;			/* bytes, when creating (default 1 MiB) */
+	size_t size;			/* bytes, when creating, rounded up to pages
+					 * (default 1 MiB); with CREATE, an existing
+					 * smaller region gives -EINVAL */
 	enum shmipc_backend backend;
 	unsigned int flags;		/* SHMIPC_OPEN_* */
 	unsigned int mode;		/* permission bits when creating (default 0600) */

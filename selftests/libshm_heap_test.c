@@ -294,6 +294,30 @@ TEST(bad_options)
 	o.backend = 7;
 	ASSERT_EQ(-EINVAL, shmipc_open("x", &o, &shm));
 	ASSERT_EQ(-ENOENT, shmipc_open("surely-missing-region", NULL, &shm));
+}
+
+/* Both backends: sizes round up to pages; a smaller existing region is refused. */
+TEST(sizes)
+{
+	struct shmipc_options o = { .size = 100000, .flags = SHMIPC_OPEN_CREATE };
+	char name[SHMIPC_NAME_MAX];
+	struct shmipc *a, *b;
+
+	uname_of(name, "sizes");
+	shmipc_unlink(name, SHMIPC_BACKEND_AUTO);
+	ASSERT_EQ(0, shmipc_open(name, &o, &a));
+	ASSERT_EQ(0, shmipc_size(a) % 4096);
+	ASSERT_LE(100000, shmipc_size(a));
+	o.size = 50000;
+	ASSERT_EQ(0, shmipc_open(name, &o, &b));
+	ASSERT_EQ(shmipc_size(a), shmipc_size(b));
+	shmipc_close(b);
+	o.size = 200000;
+	ASSERT_EQ(-EINVAL, shmipc_open(name, &o, &b));
+	o.flags |= SHMIPC_OPEN_EXCL;
+	ASSERT_EQ(-EEXIST, shmipc_open(name, &o, &b));
+	shmipc_close(a);
+	ASSERT_EQ(0, shmipc_unlink(name, SHMIPC_BACKEND_AUTO));
 	ASSERT_STREQ("Not a shmipc region, or its header is corrupted",
 		     shmipc_strerror(-EPROTO));
 }
