@@ -124,7 +124,7 @@ for k in $kernels; do
 			2>&1 | tr -d '\r' >"$log"
 		qemu_rc=${PIPESTATUS[0]}
 		echo "# qemu (${accel[*]}) exited $qemu_rc after $(($(date +%s) - start)) s; console log: $log"
-		grep -q '^SHMIPC-VM-KERNEL' "$log" && break
+		grep -q 'SHMIPC-VM-KERNEL:' "$log" && break
 		cp "$log" "$log.boot-failure-$attempt"
 		echo "# the guest kernel died before /init (attempt $attempt); its log: $log.boot-failure-$attempt"
 		grep -E -m 3 "$bad_log" "$log" | sed 's/^/#   /'
