@@ -26,13 +26,15 @@ INCLUDEDIR ?= $(PREFIX)/include
 LIBSHM_VERSION := 0.1.0
 
 # libshm: MIT, C11, -errno returns, only the symbols of libshm.map exported.
-LIBSHM_SRCS := region.c heap.c registry.c backend_posix.c backend_kmod.c
+LIBSHM_SRCS := region.c heap.c registry.c queue.c channel.c crc32c.c backend_posix.c backend_kmod.c
 LIBSHM_CFLAGS := -std=c11 -O2 -g -Wall -Wextra -Werror -fPIC \
 	-fvisibility=hidden -Iuapi -Ilibshm
 LIBSHM_OBJS := $(LIBSHM_SRCS:%.c=$(BUILD)/libshm/%.o)
 LIBSHM_ASAN_OBJS := $(LIBSHM_SRCS:%.c=$(BUILD)/libshm-asan/%.o)
+LIBSHM_TSAN_OBJS := $(LIBSHM_SRCS:%.c=$(BUILD)/libshm-tsan/%.o)
 ASAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-LIBSHM_TESTS := libshm_heap_test libshm_registry_test libshm_fuzz_test
+TSAN := -fsanitize=thread -fno-omit-frame-pointer
+LIBSHM_TESTS := libshm_heap_test libshm_registry_test libshm_fuzz_test libshm_channel_test
 
 .PHONY: all deps modules selftests libshm lint vm-test host-test bench install check clean
 
@@ -47,6 +49,13 @@ $(BUILD)/libshm/%.o: libshm/%.c libshm/libshm.h libshm/internal.h uapi/linux/shm
 $(BUILD)/libshm-asan/%.o: libshm/%.c libshm/libshm.h libshm/internal.h uapi/linux/shmipc.h
 	@mkdir -p $(@D)
 	$(CC) $(LIBSHM_CFLAGS) $(ASAN) -c -o $@ $<
+
+$(BUILD)/libshm-tsan/%.o: libshm/%.c libshm/libshm.h libshm/internal.h uapi/linux/shmipc.h
+	@mkdir -p $(@D)
+	$(CC) $(LIBSHM_CFLAGS) $(TSAN) -c -o $@ $<
+
+$(BUILD)/libshm-tsan/libshm.a: $(LIBSHM_TSAN_OBJS)
+	$(AR) rcs $@ $^
 
 $(BUILD)/libshm/libshm.a: $(LIBSHM_OBJS)
 	$(AR) rcs $@ $^
@@ -84,8 +93,15 @@ $(BUILD)/asan/libshm_%: selftests/libshm_%.c selftests/helpers.h $(BUILD)/libshm
 	$(CC) $(filter-out -static,$(SELFTEST_CFLAGS)) $(ASAN) -Ilibshm -o $@ $< \
 		$(BUILD)/libshm-asan/libshm.a
 
-# The libshm suite on the host's posix backend, plain and under ASan+UBSan.
-host-test: $(LIBSHM_TESTS:%=$(BUILD)/selftests/%) $(LIBSHM_TESTS:%=$(BUILD)/asan/%)
+$(BUILD)/tsan/libshm_%: selftests/libshm_%.c selftests/helpers.h $(BUILD)/libshm-tsan/libshm.a $(KSFT_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(filter-out -static,$(SELFTEST_CFLAGS)) $(TSAN) -Ilibshm -o $@ $< \
+		$(BUILD)/libshm-tsan/libshm.a
+
+# The libshm suites on the host's posix backend: plain, ASan+UBSan, and the
+# channel suite under ThreadSanitizer.
+host-test: $(LIBSHM_TESTS:%=$(BUILD)/selftests/%) $(LIBSHM_TESTS:%=$(BUILD)/asan/%) \
+		$(BUILD)/tsan/libshm_channel_test
 	scripts/host-test.sh $(LIBSHM_TESTS)
 	scripts/install-test.sh
 

@@ -50,7 +50,8 @@ struct blk {
 	uint64_t size;		/* payload bytes | BLK_FREE */
 	uint32_t magic;
 	uint32_t owner;		/* pid that allocated it */
-	uint64_t aux;
+	_Atomic uint32_t refs;	/* message references (channel.c) */
+	uint32_t pad;
 };
 
 struct links {
@@ -265,7 +266,7 @@ static int use_block(struct shmipc *shm, uint64_t off, struct blk *b,
 		size = adj;
 	}
 	b->owner = shmipc_self_pid();
-	b->aux = 0;
+	atomic_store_explicit(&b->refs, 0, memory_order_relaxed);
 	b->size = size;			/* used */
 	h->free_bytes -= size;
 	h->used_blocks++;
@@ -537,6 +538,18 @@ SHMIPC_API int shmipc_free(struct shmipc *shm, uint64_t payload)
 unlock:
 	heap_unlock(shm);
 	return err;
+}
+
+/*
+ * The reference count in the header of the used block whose payload is at
+ * @off, or NULL. Read without the heap lock: the caller holds a reference
+ * (or owns the block), so the block cannot be freed meanwhile.
+ */
+_Atomic uint32_t *shmipc_block_refs(struct shmipc *shm, uint64_t off)
+{
+	struct blk *b = used_block(shm, off);
+
+	return b ? &b->refs : NULL;
 }
 
 SHMIPC_API int shmipc_alloc_size(struct shmipc *shm, uint64_t off, size_t *size)

@@ -134,6 +134,77 @@ struct shmipc_reg_entry {
 };
 _Static_assert(sizeof(struct shmipc_reg_entry) == 128, "registry entry is 128 bytes");
 
+/* Messaging (queue.c, channel.c). */
+#define SHMIPC_CACHELINE	64
+#define SHMIPC_KIND_CHANNEL	0x4e414843u	/* "CHAN" */
+#define SHMIPC_CHAN_MAGIC	0x4348414eu
+#define SHMIPC_MAX_CAPACITY	(1u << 20)
+
+/* A message descriptor, copied through the queues. offset 0: a skipped slot. */
+struct shmipc_desc {
+	uint64_t offset;
+	uint32_t size;
+	uint32_t type;
+	uint64_t seq;
+	uint64_t timestamp_ns;
+	uint32_t sender;
+	uint32_t crc;
+};
+
+/* An event count: sleepers register in waiters, wakers bump epoch. */
+struct shmipc_evcount {
+	_Atomic uint32_t epoch;
+	_Atomic uint32_t waiters;
+};
+
+struct shmipc_mpmc_slot {
+	_Atomic uint64_t seq;
+	_Atomic uint64_t claim_pos;	/* the position its claimer claimed */
+	_Atomic uint32_t claimer;	/* that claimer's pid */
+	uint32_t pad;
+	struct shmipc_desc d;
+};
+
+struct shmipc_bcast_slot {
+	_Atomic uint64_t seq;
+	struct shmipc_desc d;
+};
+
+struct shmipc_sub {
+	_Atomic uint64_t cursor;	/* next sequence to read */
+	_Atomic uint32_t pid;		/* 0: the slot is free */
+	uint32_t pad;
+	uint64_t reserved[6];
+};
+
+struct shmipc_chan_ctl {
+	uint32_t magic;
+	uint32_t pad0;
+	uint32_t mode;
+	uint32_t capacity;
+	uint32_t flags;
+	uint32_t slot_size;
+	uint64_t reserved0[5];
+	/* Producers' line. */
+	_Alignas(SHMIPC_CACHELINE) _Atomic uint64_t tail;
+	_Atomic uint64_t next_seq;
+	_Atomic uint64_t msgs_in, bytes_in, full;
+	_Atomic uint32_t last_sender;
+	/* Consumers' line. */
+	_Alignas(SHMIPC_CACHELINE) _Atomic uint64_t head;
+	_Atomic uint64_t msgs_out, bytes_out, overruns, bad;
+	_Atomic uint32_t last_receiver;
+	_Alignas(SHMIPC_CACHELINE) struct shmipc_evcount not_empty;
+	_Alignas(SHMIPC_CACHELINE) struct shmipc_evcount not_full;
+	_Alignas(SHMIPC_CACHELINE) struct shmipc_lock bcast_lock;
+	_Alignas(SHMIPC_CACHELINE) struct shmipc_sub subs[SHMIPC_MAX_SUBSCRIBERS];
+	/* capacity slots follow */
+};
+
+_Static_assert(sizeof(struct shmipc_mpmc_slot) == 64, "mpmc slot is a cache line");
+_Static_assert(sizeof(struct shmipc_sub) == 64, "subscriber is a cache line");
+_Static_assert(sizeof(struct shmipc_chan_ctl) % SHMIPC_CACHELINE == 0, "slots start on a line");
+
 /* The process-local handle. */
 struct shmipc {
 	const struct shmipc_backend_ops *ops;
@@ -160,7 +231,32 @@ bool shmipc_pid_alive(uint32_t pid);
 uint32_t shmipc_self_pid(void);
 int64_t shmipc_now_ns(void);
 
+/* queue.c: the three queues, without blocking; -EAGAIN empty, -ENOSPC full. */
+struct shmipc_spsc_cache {
+	uint64_t head, tail;	/* this side's copies of the other side's index */
+};
+int shmipc_spsc_push(struct shmipc_chan_ctl *c, struct shmipc_desc *slots,
+		     struct shmipc_spsc_cache *k, const struct shmipc_desc *d,
+		     uint32_t cap);
+int shmipc_spsc_pop(struct shmipc_chan_ctl *c, struct shmipc_desc *slots,
+		    struct shmipc_spsc_cache *k, struct shmipc_desc *d, uint32_t cap);
+int shmipc_mpmc_push(struct shmipc_chan_ctl *c, struct shmipc_mpmc_slot *slots,
+		     const struct shmipc_desc *d, uint32_t cap);
+int shmipc_mpmc_pop(struct shmipc_chan_ctl *c, struct shmipc_mpmc_slot *slots,
+		    struct shmipc_desc *d, uint32_t cap);
+void shmipc_queue_init(struct shmipc_chan_ctl *c, void *slots);
+
+/* crc32c.c */
+uint32_t shmipc_crc32c(const void *data, size_t len);
+
 /* registry.c */
+int shmipc_registry_create(struct shmipc *shm, const char *name, uint32_t kind,
+			   size_t size, size_t align,
+			   void (*init)(void *data, size_t size, const void *arg),
+			   const void *arg, struct shmipc_buffer *out);
+
+/* channel.c */
+void shmipc_chan_drain(struct shmipc *shm, uint64_t off, uint64_t size);
 void shmipc_registry_init(struct shmipc *shm, uint64_t off, uint32_t capacity);
 int shmipc_registry_validate(struct shmipc *shm, uint64_t off, uint64_t end,
 			     uint32_t capacity);
@@ -168,5 +264,6 @@ int shmipc_registry_validate(struct shmipc *shm, uint64_t off, uint64_t end,
 /* heap.c */
 int shmipc_heap_init(struct shmipc *shm, uint64_t heap_off, uint64_t heap_size);
 int shmipc_heap_validate(struct shmipc *shm);
+_Atomic uint32_t *shmipc_block_refs(struct shmipc *shm, uint64_t off);
 
 #endif /* LIBSHM_INTERNAL_H */

@@ -118,6 +118,102 @@ int shmipc_buffer_remove(struct shmipc *shm, const char *name);
 int shmipc_buffer_list(struct shmipc *shm, struct shmipc_buffer *bufs,
 		       unsigned int cap, unsigned int *total);
 
+/*
+ * Channels: a named queue of message descriptors in the region. Payloads
+ * live in the heap; a message's reference count is in its heap block, so
+ * the payload is freed when the last holder releases it.
+ */
+enum shmipc_chan_mode {
+	SHMIPC_CHAN_SPSC = 1,		/* one sender, one receiver */
+	SHMIPC_CHAN_MPMC = 2,		/* any number of each */
+	SHMIPC_CHAN_BROADCAST = 3,	/* every subscriber gets every message */
+};
+
+/* struct shmipc_chan_options.flags */
+#define SHMIPC_CHAN_CREATE	0x1u	/* create the channel when missing */
+#define SHMIPC_CHAN_CRC32C	0x2u	/* creating: messages carry a CRC32C, checked on receive */
+#define SHMIPC_CHAN_DROP_OLDEST	0x4u	/* creating, broadcast: a slow subscriber loses the oldest */
+#define SHMIPC_CHAN_SUBSCRIBE	0x8u	/* broadcast: this handle receives (from now on) */
+
+#define SHMIPC_MAX_SUBSCRIBERS	32
+
+struct shmipc_chan_options {
+	enum shmipc_chan_mode mode;	/* creating (default mpmc) */
+	unsigned int capacity;		/* creating: descriptors, a power of two (default 1024) */
+	unsigned int flags;		/* SHMIPC_CHAN_* */
+	int spin;			/* polls before sleeping (default 2000, -1 for none) */
+	unsigned int reserved[4];	/* must be zero */
+};
+
+struct shmipc_chan;
+
+/* A received message: a view into the region, valid until released. */
+struct shmipc_msg {
+	void *data;
+	size_t size;
+	uint32_t type;
+	uint32_t sender;		/* pid */
+	uint64_t seq;			/* per channel */
+	uint64_t timestamp_ns;		/* CLOCK_MONOTONIC at send */
+	uint64_t offset;		/* of data, in the region */
+	struct shmipc *shm;
+};
+
+/* A zero-copy reservation: write size bytes at data, then commit or abort. */
+struct shmipc_resv {
+	void *data;
+	size_t size;
+	uint64_t offset;
+};
+
+struct shmipc_chan_stats {
+	uint64_t msgs_in, bytes_in;	/* sent */
+	uint64_t msgs_out, bytes_out;	/* received */
+	uint64_t depth;			/* queued now (broadcast: the slowest subscriber's backlog) */
+	uint64_t full;			/* sends that found the queue full */
+	uint64_t overruns;		/* broadcast drop-oldest: messages a subscriber lost */
+	uint64_t bad;			/* corrupted descriptors or payloads met */
+	uint32_t capacity, mode, flags, subscribers;
+	uint32_t waiters;		/* asleep now, senders and receivers */
+	uint32_t last_sender, last_receiver;	/* pids */
+	uint32_t pad;
+};
+
+/*
+ * Timeouts are in milliseconds: 0 never waits, a negative value waits for
+ * ever. Errors: -EAGAIN empty, -ENOSPC queue full, -ENOMEM heap full,
+ * -ETIMEDOUT, -ENOENT unknown channel, -EMSGSIZE too large, -EBADMSG a
+ * corrupted descriptor or payload, -EINVAL wrong mode or argument.
+ */
+int shmipc_chan_open(struct shmipc *shm, const char *name,
+		     const struct shmipc_chan_options *opts,
+		     struct shmipc_chan **out);
+void shmipc_chan_close(struct shmipc_chan *ch);
+int shmipc_chan_remove(struct shmipc *shm, const char *name);
+int shmipc_chan_stats(struct shmipc_chan *ch, struct shmipc_chan_stats *st);
+
+int shmipc_send(struct shmipc_chan *ch, const void *data, size_t size,
+		uint32_t type, int timeout_ms);
+int shmipc_reserve(struct shmipc_chan *ch, size_t size, struct shmipc_resv *r);
+int shmipc_commit(struct shmipc_chan *ch, struct shmipc_resv *r, uint32_t type,
+		  int timeout_ms);
+int shmipc_abort(struct shmipc_chan *ch, struct shmipc_resv *r);
+int shmipc_recv(struct shmipc_chan *ch, struct shmipc_msg *msg, int timeout_ms);
+int shmipc_msg_ref(struct shmipc_msg *msg);
+int shmipc_msg_release(struct shmipc_msg *msg);
+
+static inline int shmipc_try_recv(struct shmipc_chan *ch, struct shmipc_msg *msg)
+{
+	return shmipc_recv(ch, msg, 0);
+}
+
+static inline const void *shmipc_msg_data(const struct shmipc_msg *m) { return m->data; }
+static inline size_t shmipc_msg_size(const struct shmipc_msg *m) { return m->size; }
+static inline uint32_t shmipc_msg_type(const struct shmipc_msg *m) { return m->type; }
+static inline uint64_t shmipc_msg_seq(const struct shmipc_msg *m) { return m->seq; }
+static inline uint32_t shmipc_msg_sender(const struct shmipc_msg *m) { return m->sender; }
+static inline uint64_t shmipc_msg_timestamp(const struct shmipc_msg *m) { return m->timestamp_ns; }
+
 #ifdef __cplusplus
 }
 #endif

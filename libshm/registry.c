@@ -12,8 +12,9 @@
  *    block header for whoever reclaims dead processes' memory;
  *  - take, release and remove change state and references together, in one
  *    64-bit store;
- *  - dropping the last reference stores (REMOVED, 0), then frees the slot,
- *    then frees the block: a holder dying after the first store leaves
+ *  - dropping the last reference stores (REMOVED, 0), then (for a channel)
+ *    gives back the payloads still queued, then frees the slot, then frees
+ *    the block: a holder dying after the first store leaves
  *    (REMOVED, 0), which the next holder of the lock finishes
  *    (registry_recover()); dying after the second leaks the block rather
  *    than risk freeing one that was since reallocated.
@@ -49,6 +50,8 @@ static void release_slot(struct shmipc *shm, struct shmipc_reg_entry *e)
 {
 	uint64_t off = e->offset;
 
+	if (e->kind == SHMIPC_KIND_CHANNEL)	/* give back queued payloads */
+		shmipc_chan_drain(shm, off, e->size);
 	e->state_refs = sr_make(SHMIPC_REG_FREE, 0);
 	shmipc_free(shm, off);	/* -EINVAL for a bad offset: nothing to free */
 }
@@ -151,6 +154,19 @@ SHMIPC_API int shmipc_buffer_create(struct shmipc *shm, const char *name,
 				    uint32_t kind, size_t size,
 				    struct shmipc_buffer *out)
 {
+	return shmipc_registry_create(shm, name, kind, size, 16, NULL, NULL, out);
+}
+
+/*
+ * shmipc_buffer_create() with the block aligned to @align bytes and, when
+ * @init is given, filled by it before the entry is committed: nobody can
+ * find the buffer before it is complete.
+ */
+int shmipc_registry_create(struct shmipc *shm, const char *name, uint32_t kind,
+			   size_t size, size_t align,
+			   void (*init)(void *data, size_t size, const void *arg),
+			   const void *arg, struct shmipc_buffer *out)
+{
 	struct shmipc_reg_entry *e = NULL;
 	uint64_t off;
 	uint32_t i;
@@ -177,9 +193,11 @@ SHMIPC_API int shmipc_buffer_create(struct shmipc *shm, const char *name,
 		err = -ENOSPC;
 		goto unlock;
 	}
-	err = shmipc_alloc(shm, size, &off);
+	err = shmipc_alloc_aligned(shm, size, align, &off);
 	if (err)
 		goto unlock;
+	if (init)
+		init(shm->base + off, size, arg);
 	memset(e->name, 0, sizeof(e->name));
 	strcpy(e->name, name);
 	e->kind = kind;

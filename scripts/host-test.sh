@@ -2,8 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # host-test.sh TEST...: runs the libshm suites on this host's posix backend,
-# once as built for the VM and once under ASan+UBSan, printing their TAP and
-# writing $BUILD/results/host-<variant>-<test>.tap.
+# as built for the VM, under ASan+UBSan, and (the channel suite, whose
+# threads test shares one mapping between threads) under ThreadSanitizer,
+# printing their TAP and writing $BUILD/results/host-<variant>-<test>.tap.
+# The channel stress tests move 1,000,000 messages each in the plain build
+# and 100,000 (ASan) or 20,000 (TSan) in the slower ones.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,13 +16,22 @@ mkdir -p "$results"
 status=0
 
 for t in "$@"; do
-	for variant in plain asan; do
-		bin=$build/selftests/$t
-		[ "$variant" = asan ] && bin=$build/asan/$t
+	for variant in plain asan tsan; do
+		run=()
+		case $variant in
+		plain)	bin=$build/selftests/$t msgs=1000000 ;;
+		asan)	bin=$build/asan/$t msgs=100000 ;;
+		tsan)	bin=$build/tsan/$t msgs=20000
+			# TSan's shadow layout needs a fixed address space.
+			run=(setarch "$(uname -m)" -R) ;;
+		esac
+		[ -x "$bin" ] || continue
 		tap=$results/host-$variant-$t.tap
 		echo "# ==== $t ($variant, posix backend) ===="
-		SHMIPC_BACKEND=posix ASAN_OPTIONS=detect_leaks=1 \
-			UBSAN_OPTIONS=print_stacktrace=1 "$bin" 2>&1 | tee "$tap.log"
+		SHMIPC_BACKEND=posix SHMIPC_STRESS_MSGS=$msgs \
+			ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+			TSAN_OPTIONS=halt_on_error=1 \
+			"${run[@]}" "$bin" 2>&1 | tee "$tap.log"
 		rc=${PIPESTATUS[0]}
 		grep -E '^(not )?ok ' "$tap.log" |
 			sed "s/^\(\(not \)\{0,1\}ok\) [0-9]*/\1 - host $variant:/" >"$tap"
