@@ -126,12 +126,16 @@ install: libshm $(BUILD)/libshm/libshm.pc
 
 # Benchmarks print tables and ratios against baselines of the same run;
 # no test asserts a speed.
-$(BUILD)/bench/alloc_bench: bench/alloc_bench.c $(BUILD)/libshm/libshm.a
-	@mkdir -p $(@D)
-	$(CC) -std=c11 -O2 -g -Wall -Wextra -Werror -Ilibshm -o $@ $< $(BUILD)/libshm/libshm.a
+BENCHES := alloc_bench msg_bench
 
-bench: $(BUILD)/bench/alloc_bench
+$(BUILD)/bench/%: bench/%.c libshm/libshm.h $(BUILD)/libshm/libshm.a
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -Ilibshm -o $@ $< $(BUILD)/libshm/libshm.a
+
+bench: $(BENCHES:%=$(BUILD)/bench/%)
 	$(BUILD)/bench/alloc_bench
+	@echo
+	$(BUILD)/bench/msg_bench
 
 lint:
 	scripts/lint.sh
