@@ -74,7 +74,7 @@ static size_t slot_size(uint32_t mode)
 {
 	switch (mode) {
 	case SHMIPC_CHAN_SPSC:
-		return sizeof(struct shmipc_desc);
+		return sizeof(struct shmipc_spsc_slot);
 	case SHMIPC_CHAN_MPMC:
 		return sizeof(struct shmipc_mpmc_slot);
 	case SHMIPC_CHAN_BROADCAST:
@@ -122,12 +122,15 @@ static void ev_cancel(struct shmipc_evcount *ev)
 	atomic_fetch_sub_explicit(&ev->waiters, 1, memory_order_relaxed);
 }
 
-/* Drops one reference on the payload at @off; the last frees it. */
+/* Drops one reference on the payload at @off (0: inline, nothing to do). */
 static int payload_put(struct shmipc *shm, uint64_t off)
 {
-	_Atomic uint32_t *refs = shmipc_block_refs(shm, off);
+	_Atomic uint32_t *refs;
 	uint32_t old;
 
+	if (!off)
+		return 0;
+	refs = shmipc_block_refs(shm, off);
 	if (!refs)
 		return -EBADMSG;
 	old = atomic_fetch_sub_explicit(refs, 1, memory_order_acq_rel);
@@ -408,11 +411,13 @@ static int bcast_publish(struct shmipc_chan *ch, struct shmipc_desc *d)
 	}
 	if (!subs) {		/* nobody listens: the message goes nowhere */
 		shmipc_lock_release(ch->shm, &c->bcast_lock);
-		shmipc_free(ch->shm, d->offset);
+		if (d->offset)
+			shmipc_free(ch->shm, d->offset);
 		return 0;
 	}
-	atomic_store_explicit(shmipc_block_refs(ch->shm, d->offset), subs,
-			      memory_order_relaxed);
+	if (d->offset)
+		atomic_store_explicit(shmipc_block_refs(ch->shm, d->offset), subs,
+				      memory_order_relaxed);
 	s = &slots[n & mask];
 	s->d = *d;
 	atomic_store_explicit(&s->seq, n, memory_order_release);
@@ -433,33 +438,42 @@ static int push(struct shmipc_chan *ch, struct shmipc_desc *d)
 	}
 }
 
-/* Enqueues the filled block at @off, waiting for room until @deadline. */
-static int enqueue(struct shmipc_chan *ch, uint64_t off, size_t size,
-		   uint32_t type, int timeout_ms)
+/* The payload's bytes, inline or in the heap. */
+static const void *payload_of(struct shmipc *shm, const struct shmipc_desc *d)
+{
+	return d->size & SHMIPC_DESC_INLINE ? (const void *)d->data :
+					      (const void *)(shm->base + d->offset);
+}
+
+/*
+ * Enqueues @d, whose payload (inline or heap block) is set, waiting for room
+ * until the timeout.
+ */
+static int enqueue(struct shmipc_chan *ch, struct shmipc_desc *d, uint32_t type,
+		   int timeout_ms)
 {
 	struct shmipc_chan_ctl *c = ch->c;
 	int64_t deadline = deadline_of(timeout_ms);
-	struct shmipc_desc d = {
-		.offset = off,
-		.size = (uint32_t)size,
-		.type = type,
-		.timestamp_ns = (uint64_t)shmipc_now_ns(),
-		.sender = shmipc_self_pid(),
-	};
+	size_t size = d->size & ~SHMIPC_DESC_INLINE;
 	bool counted_full = false;
 	int err, i;
 
-	if (ch->flags & SHMIPC_CHAN_CRC32C)
-		d.crc = shmipc_crc32c(ch->shm->base + off, size);
-	d.seq = atomic_fetch_add_explicit(&c->next_seq, 1, memory_order_relaxed);
-	atomic_store_explicit(shmipc_block_refs(ch->shm, off), 1, memory_order_relaxed);
+	d->type = type;
+	d->timestamp_ns = (uint64_t)shmipc_now_ns();
+	d->sender = shmipc_self_pid();
+	d->crc = ch->flags & SHMIPC_CHAN_CRC32C ?
+		 shmipc_crc32c(payload_of(ch->shm, d), size) : 0;
+	d->seq = atomic_fetch_add_explicit(&c->next_seq, 1, memory_order_relaxed);
+	if (d->offset)
+		atomic_store_explicit(shmipc_block_refs(ch->shm, d->offset), 1,
+				      memory_order_relaxed);
 	for (;;) {
 		uint32_t e;
 
-		err = push(ch, &d);
+		err = push(ch, d);
 		for (i = 0; err == -ENOSPC && timeout_ms && i < ch->spin; i++) {
 			cpu_relax();
-			err = push(ch, &d);
+			err = push(ch, d);
 		}
 		if (err != -ENOSPC)
 			break;
@@ -470,7 +484,7 @@ static int enqueue(struct shmipc_chan *ch, uint64_t off, size_t size,
 		if (!timeout_ms)
 			return -ENOSPC;
 		e = ev_prepare(&c->not_full);
-		err = push(ch, &d);
+		err = push(ch, d);
 		if (err != -ENOSPC) {
 			ev_cancel(&c->not_full);
 			break;
@@ -483,7 +497,7 @@ static int enqueue(struct shmipc_chan *ch, uint64_t off, size_t size,
 		return err;
 	atomic_fetch_add_explicit(&c->msgs_in, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->bytes_in, size, memory_order_relaxed);
-	atomic_store_explicit(&c->last_sender, d.sender, memory_order_relaxed);
+	atomic_store_explicit(&c->last_sender, d->sender, memory_order_relaxed);
 	ev_signal(ch->shm, &c->not_empty,
 		  ch->mode == SHMIPC_CHAN_BROADCAST ? UINT32_MAX : 1);
 	return 0;
@@ -497,7 +511,7 @@ static int payload_alloc(struct shmipc_chan *ch, size_t size, int timeout_ms,
 	struct timespec ts = { 0, HEAP_POLL_NS };
 	int err;
 
-	if (size > UINT32_MAX || size > ch->shm->heap_end - ch->shm->heap_off)
+	if (size > INT32_MAX || size > ch->shm->heap_end - ch->shm->heap_off)
 		return -EMSGSIZE;
 	for (;;) {
 		err = shmipc_alloc(ch->shm, size ? size : 1, off);
@@ -515,13 +529,23 @@ SHMIPC_API int shmipc_send(struct shmipc_chan *ch, const void *data, size_t size
 	uint64_t off;
 	int err;
 
+	struct shmipc_desc d;
+
 	if (!ch || (size && !data))
 		return -EINVAL;
+	if (size <= SHMIPC_INLINE_MAX) {	/* small: no heap at all */
+		d.offset = 0;
+		d.size = (uint32_t)size | SHMIPC_DESC_INLINE;
+		memcpy(d.data, data, size);
+		return enqueue(ch, &d, type, timeout_ms);
+	}
 	err = payload_alloc(ch, size, timeout_ms, &off);
 	if (err)
 		return err;
 	memcpy(ch->shm->base + off, data, size);
-	err = enqueue(ch, off, size, type, timeout_ms);
+	d.offset = off;
+	d.size = (uint32_t)size;
+	err = enqueue(ch, &d, type, timeout_ms);
 	if (err)
 		shmipc_free(ch->shm, off);
 	return err;
@@ -570,6 +594,7 @@ static int resv_forget(struct shmipc_chan *ch, uint64_t off)
 SHMIPC_API int shmipc_commit(struct shmipc_chan *ch, struct shmipc_resv *r,
 			     uint32_t type, int timeout_ms)
 {
+	struct shmipc_desc d;
 	unsigned int i;
 	int err;
 
@@ -579,7 +604,9 @@ SHMIPC_API int shmipc_commit(struct shmipc_chan *ch, struct shmipc_resv *r,
 		;
 	if (i == ch->nresv)
 		return -EINVAL;
-	err = enqueue(ch, r->offset, r->size, type, timeout_ms);
+	d.offset = r->offset;
+	d.size = (uint32_t)r->size;
+	err = enqueue(ch, &d, type, timeout_ms);
 	if (!err)	/* on failure the reservation stays open */
 		resv_forget(ch, r->offset);
 	return err;
@@ -633,28 +660,37 @@ static int pop(struct shmipc_chan *ch, struct shmipc_desc *d)
 static int deliver(struct shmipc_chan *ch, const struct shmipc_desc *d,
 		   struct shmipc_msg *msg)
 {
-	struct shmipc *shm = ch->shm;
+	uint32_t size = d->size & ~SHMIPC_DESC_INLINE;
+	bool inl = d->size & SHMIPC_DESC_INLINE;
+	uint64_t off = inl ? 0 : d->offset;
 	struct shmipc_chan_ctl *c = ch->c;
+	struct shmipc *shm = ch->shm;
 
-	if (d->offset < shm->heap_off || d->offset > shm->heap_end ||
-	    d->size > shm->heap_end - d->offset ||
-	    !shmipc_block_refs(shm, d->offset))
+	if (inl) {
+		if (size > SHMIPC_INLINE_MAX)
+			goto bad;
+		memcpy(msg->inline_data, d->data, size);
+		msg->data = msg->inline_data;
+	} else if (off < shm->heap_off || off > shm->heap_end ||
+		   size > shm->heap_end - off || !shmipc_block_refs(shm, off)) {
 		goto bad;
+	} else {
+		msg->data = shm->base + off;
+	}
 	if ((ch->flags & SHMIPC_CHAN_CRC32C) &&
-	    shmipc_crc32c(shm->base + d->offset, d->size) != d->crc) {
-		payload_put(shm, d->offset);
+	    shmipc_crc32c(msg->data, size) != d->crc) {
+		payload_put(shm, off);
 		goto bad;
 	}
-	msg->data = shm->base + d->offset;
-	msg->size = d->size;
+	msg->size = size;
 	msg->type = d->type;
 	msg->sender = d->sender;
 	msg->seq = d->seq;
 	msg->timestamp_ns = d->timestamp_ns;
-	msg->offset = d->offset;
+	msg->offset = off;
 	msg->shm = shm;
 	atomic_fetch_add_explicit(&c->msgs_out, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&c->bytes_out, d->size, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->bytes_out, size, memory_order_relaxed);
 	atomic_store_explicit(&c->last_receiver, shmipc_self_pid(),
 			      memory_order_relaxed);
 	return 0;
@@ -670,7 +706,7 @@ static int pop_msg(struct shmipc_chan *ch, struct shmipc_desc *d)
 
 	do
 		err = pop(ch, d);
-	while (!err && !d->offset);
+	while (!err && !d->offset && !(d->size & SHMIPC_DESC_INLINE));	/* skips */
 	if (!err && ch->mode != SHMIPC_CHAN_BROADCAST)
 		ev_signal(ch->shm, &ch->c->not_full, 1);
 	return err;
@@ -715,6 +751,8 @@ SHMIPC_API int shmipc_msg_ref(struct shmipc_msg *msg)
 
 	if (!msg || !msg->shm)
 		return -EINVAL;
+	if (!msg->offset)	/* inline: the caller's copy is its own */
+		return 0;
 	refs = shmipc_block_refs(msg->shm, msg->offset);
 	if (!refs)
 		return -EBADMSG;

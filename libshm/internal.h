@@ -140,7 +140,15 @@ _Static_assert(sizeof(struct shmipc_reg_entry) == 128, "registry entry is 128 by
 #define SHMIPC_CHAN_MAGIC	0x4348414eu
 #define SHMIPC_MAX_CAPACITY	(1u << 20)
 
-/* A message descriptor, copied through the queues. offset 0: a skipped slot. */
+/*
+ * A message descriptor, copied through the queues. Payloads of up to
+ * SHMIPC_INLINE_MAX bytes travel inside it (size has SHMIPC_DESC_INLINE):
+ * no heap block, no reference count. Otherwise offset names the heap block;
+ * offset 0 without the inline bit is a skipped slot.
+ */
+#define SHMIPC_INLINE_MAX	64
+#define SHMIPC_DESC_INLINE	0x80000000u
+
 struct shmipc_desc {
 	uint64_t offset;
 	uint32_t size;
@@ -149,12 +157,18 @@ struct shmipc_desc {
 	uint64_t timestamp_ns;
 	uint32_t sender;
 	uint32_t crc;
+	unsigned char data[SHMIPC_INLINE_MAX];
 };
 
 /* An event count: sleepers register in waiters, wakers bump epoch. */
 struct shmipc_evcount {
 	_Atomic uint32_t epoch;
 	_Atomic uint32_t waiters;
+};
+
+struct shmipc_spsc_slot {		/* padded: neighbours do not share a line */
+	struct shmipc_desc d;
+	unsigned char pad[24];
 };
 
 struct shmipc_mpmc_slot {
@@ -185,14 +199,19 @@ struct shmipc_chan_ctl {
 	uint32_t flags;
 	uint32_t slot_size;
 	uint64_t reserved0[5];
-	/* Producers' line. */
+	/*
+	 * The queue indices alone on their lines: the other side polls them,
+	 * so nothing else written per message may share them.
+	 */
 	_Alignas(SHMIPC_CACHELINE) _Atomic uint64_t tail;
-	_Atomic uint64_t next_seq;
+	_Alignas(SHMIPC_CACHELINE) _Atomic uint64_t head;
+	/* Written by senders. */
+	_Alignas(SHMIPC_CACHELINE) _Atomic uint64_t next_seq;
 	_Atomic uint64_t msgs_in, bytes_in, full;
 	_Atomic uint32_t last_sender;
-	/* Consumers' line. */
-	_Alignas(SHMIPC_CACHELINE) _Atomic uint64_t head;
-	_Atomic uint64_t msgs_out, bytes_out, overruns, bad;
+	/* Written by receivers. */
+	_Alignas(SHMIPC_CACHELINE) _Atomic uint64_t msgs_out;
+	_Atomic uint64_t bytes_out, overruns, bad;
 	_Atomic uint32_t last_receiver;
 	_Alignas(SHMIPC_CACHELINE) struct shmipc_evcount not_empty;
 	_Alignas(SHMIPC_CACHELINE) struct shmipc_evcount not_full;
@@ -201,7 +220,8 @@ struct shmipc_chan_ctl {
 	/* capacity slots follow */
 };
 
-_Static_assert(sizeof(struct shmipc_mpmc_slot) == 64, "mpmc slot is a cache line");
+_Static_assert(sizeof(struct shmipc_mpmc_slot) == 128, "mpmc slot is two cache lines");
+_Static_assert(sizeof(struct shmipc_spsc_slot) == 128, "spsc slot is two cache lines");
 _Static_assert(sizeof(struct shmipc_sub) == 64, "subscriber is a cache line");
 _Static_assert(sizeof(struct shmipc_chan_ctl) % SHMIPC_CACHELINE == 0, "slots start on a line");
 
@@ -235,10 +255,10 @@ int64_t shmipc_now_ns(void);
 struct shmipc_spsc_cache {
 	uint64_t head, tail;	/* this side's copies of the other side's index */
 };
-int shmipc_spsc_push(struct shmipc_chan_ctl *c, struct shmipc_desc *slots,
+int shmipc_spsc_push(struct shmipc_chan_ctl *c, struct shmipc_spsc_slot *slots,
 		     struct shmipc_spsc_cache *k, const struct shmipc_desc *d,
 		     uint32_t cap);
-int shmipc_spsc_pop(struct shmipc_chan_ctl *c, struct shmipc_desc *slots,
+int shmipc_spsc_pop(struct shmipc_chan_ctl *c, struct shmipc_spsc_slot *slots,
 		    struct shmipc_spsc_cache *k, struct shmipc_desc *d, uint32_t cap);
 int shmipc_mpmc_push(struct shmipc_chan_ctl *c, struct shmipc_mpmc_slot *slots,
 		     const struct shmipc_desc *d, uint32_t cap);

@@ -155,8 +155,11 @@ struct shmipc_msg {
 	uint32_t sender;		/* pid */
 	uint64_t seq;			/* per channel */
 	uint64_t timestamp_ns;		/* CLOCK_MONOTONIC at send */
-	uint64_t offset;		/* of data, in the region */
+	uint64_t offset;		/* of data in the region; 0 when inline */
 	struct shmipc *shm;
+	/* Payloads of up to 64 bytes travel in the descriptor and are copied
+	 * here: then data points into this struct, so do not move it. */
+	unsigned char inline_data[64];
 };
 
 /* A zero-copy reservation: write size bytes at data, then commit or abort. */
@@ -181,7 +184,7 @@ struct shmipc_chan_stats {
 
 /*
  * Timeouts are in milliseconds: 0 never waits, a negative value waits for
- * ever. Errors: -EAGAIN empty, -ENOSPC queue full, -ENOMEM heap full,
+ * ever. Messages are at most 2 GiB - 1 bytes. Errors: -EAGAIN empty, -ENOSPC queue full, -ENOMEM heap full,
  * -ETIMEDOUT, -ENOENT unknown channel, -EMSGSIZE too large, -EBADMSG a
  * corrupted descriptor or payload, -EINVAL wrong mode or argument.
  */

@@ -42,7 +42,7 @@
 #define RETRIES		(1u << 20)
 #define REPAIRING	(1ull << 63)
 
-int shmipc_spsc_push(struct shmipc_chan_ctl *c, struct shmipc_desc *slots,
+int shmipc_spsc_push(struct shmipc_chan_ctl *c, struct shmipc_spsc_slot *slots,
 		     struct shmipc_spsc_cache *k, const struct shmipc_desc *d, uint32_t cap)
 {
 	uint64_t tail = atomic_load_explicit(&c->tail, memory_order_relaxed);
@@ -52,12 +52,12 @@ int shmipc_spsc_push(struct shmipc_chan_ctl *c, struct shmipc_desc *slots,
 		if (tail - k->head >= cap)
 			return tail - k->head == cap ? -ENOSPC : -EBADMSG;
 	}
-	slots[tail & (cap - 1)] = *d;
+	slots[tail & (cap - 1)].d = *d;
 	atomic_store_explicit(&c->tail, tail + 1, memory_order_release);
 	return 0;
 }
 
-int shmipc_spsc_pop(struct shmipc_chan_ctl *c, struct shmipc_desc *slots,
+int shmipc_spsc_pop(struct shmipc_chan_ctl *c, struct shmipc_spsc_slot *slots,
 		    struct shmipc_spsc_cache *k, struct shmipc_desc *d, uint32_t cap)
 {
 	uint64_t head = atomic_load_explicit(&c->head, memory_order_relaxed);
@@ -69,7 +69,7 @@ int shmipc_spsc_pop(struct shmipc_chan_ctl *c, struct shmipc_desc *slots,
 	}
 	if (k->tail - head > cap)
 		return -EBADMSG;
-	*d = slots[head & (cap - 1)];
+	*d = slots[head & (cap - 1)].d;
 	atomic_store_explicit(&c->head, head + 1, memory_order_release);
 	return 0;
 }
@@ -142,12 +142,18 @@ int shmipc_mpmc_pop(struct shmipc_chan_ctl *c, struct shmipc_mpmc_slot *slots,
 				return 0;
 			}
 		} else if (diff < 0) {
-			/* Not published: empty, in progress, or a dead claimer. */
-			if (atomic_load_explicit(&c->tail, memory_order_acquire) <= pos)
+			/*
+			 * Not published: empty, or a claim in progress, or a dead
+			 * claimer. Only the last needs a look at the claimer, and
+			 * only the slot's own line is read: an empty queue is
+			 * polled without touching the producers' tail.
+			 */
+			uint32_t claimer;
+
+			if (atomic_load_explicit(&s->claim_pos, memory_order_acquire) != pos)
 				return -EAGAIN;
-			if (atomic_load_explicit(&s->claim_pos, memory_order_acquire) != pos ||
-			    shmipc_pid_alive(atomic_load_explicit(&s->claimer,
-								  memory_order_relaxed)))
+			claimer = atomic_load_explicit(&s->claimer, memory_order_relaxed);
+			if (!claimer || shmipc_pid_alive(claimer))
 				return -EAGAIN;
 			mpmc_repair(s, pos);
 		} else {

@@ -133,6 +133,16 @@ TEST_F(chan, zero_copy_and_refs)
 	ASSERT_EQ('z', ((char *)copy.data)[0]);
 	ASSERT_EQ(0, shmipc_msg_release(&copy));
 
+	/* Small payloads travel inline: data points into the message itself. */
+	ASSERT_EQ(0, shmipc_send(ch, "small", 6, 1, 0));
+	ASSERT_EQ(0, shmipc_recv(ch, &msg, 0));
+	ASSERT_EQ((void *)msg.inline_data, msg.data);
+	ASSERT_STREQ("small", (char *)msg.data);
+	ASSERT_EQ(0, msg.offset);
+	ASSERT_EQ(0, shmipc_msg_ref(&msg));
+	ASSERT_EQ(0, shmipc_msg_release(&msg));
+	ASSERT_EQ(0, shmipc_msg_release(&msg));
+
 	/* Abort gives the block back; close aborts what is still open. */
 	ASSERT_EQ(0, shmipc_reserve(ch, 5000, &r2));
 	ASSERT_EQ(0, shmipc_abort(ch, &r2));
@@ -197,27 +207,35 @@ TEST_F(chan, corruption)
 	struct shmipc_chan_stats st;
 	struct shmipc_msg msg;
 	struct shmipc_buffer b;
+	char big[100];
 
 	ASSERT_NE(NULL, ch);
-	ASSERT_EQ(0, shmipc_send(ch, "hello", 5, 1, 0));
+	memset(big, 'h', sizeof(big));		/* past the inline size: a heap block */
+	ASSERT_EQ(0, shmipc_send(ch, big, sizeof(big), 1, 0));
 	ASSERT_EQ(0, shmipc_recv(ch, &msg, 0));
 	ASSERT_EQ(0, shmipc_msg_release(&msg));
 
-	ASSERT_EQ(0, shmipc_send(ch, "hello", 5, 1, 0));
+	ASSERT_EQ(0, shmipc_send(ch, big, sizeof(big), 1, 0));
 	ASSERT_EQ(0, shmipc_buffer_find(self->shm, "crc", &b));
 	slots = (void *)((char *)shmipc_base(self->shm) + b.offset +
 			 sizeof(struct shmipc_chan_ctl));
-	((char *)shmipc_base(self->shm))[slots[1].d.offset] ^= 1;	/* a flipped bit */
+	((char *)shmipc_base(self->shm))[slots[1].d.offset + 50] ^= 1;	/* a flipped bit */
 	ASSERT_EQ(-EBADMSG, shmipc_recv(ch, &msg, 0));
 
-	ASSERT_EQ(0, shmipc_send(ch, "hello", 5, 1, 0));
+	ASSERT_EQ(0, shmipc_send(ch, big, sizeof(big), 1, 0));
 	slots[2].d.offset = 12345;			/* a wild offset */
 	ASSERT_EQ(-EBADMSG, shmipc_recv(ch, &msg, 0));
-	ASSERT_EQ(0, shmipc_send(ch, "hello", 5, 1, 0));
-	slots[3].d.size = 0xffffffff;			/* a wild size */
+	ASSERT_EQ(0, shmipc_send(ch, big, sizeof(big), 1, 0));
+	slots[3].d.size = 0x7fffffff;			/* a wild size */
+	ASSERT_EQ(-EBADMSG, shmipc_recv(ch, &msg, 0));
+	ASSERT_EQ(0, shmipc_send(ch, "tiny", 4, 1, 0));
+	slots[4].d.size = SHMIPC_DESC_INLINE | 65;	/* inline, too long */
+	ASSERT_EQ(-EBADMSG, shmipc_recv(ch, &msg, 0));
+	ASSERT_EQ(0, shmipc_send(ch, "tiny", 4, 1, 0));
+	slots[5].d.data[0] ^= 1;			/* inline, a flipped bit */
 	ASSERT_EQ(-EBADMSG, shmipc_recv(ch, &msg, 0));
 	ASSERT_EQ(0, shmipc_chan_stats(ch, &st));
-	ASSERT_EQ(3, st.bad);
+	ASSERT_EQ(5, st.bad);
 	/* The channel goes on working. */
 	ASSERT_EQ(0, shmipc_send(ch, "again", 5, 1, 0));
 	ASSERT_EQ(0, shmipc_recv(ch, &msg, 0));
@@ -235,12 +253,14 @@ TEST_F(chan, broadcast_fanout_and_overrun)
 	struct shmipc_chan_stats st;
 	struct shmipc_msg msg[3];
 	unsigned int i, j;
+	char big[200];
 
 	pub = open_chan(self->shm, "fan", SHMIPC_CHAN_BROADCAST, 4, 0);
 	ASSERT_NE(NULL, pub);
 	for (i = 0; i < 3; i++)
 		ASSERT_EQ(0, shmipc_chan_open(self->shm, "fan", &so, &sub[i]));
-	ASSERT_EQ(0, shmipc_send(pub, "x", 1, 7, 0));
+	memset(big, 'x', sizeof(big));
+	ASSERT_EQ(0, shmipc_send(pub, big, sizeof(big), 7, 0));
 	for (i = 0; i < 3; i++)
 		ASSERT_EQ(0, shmipc_recv(sub[i], &msg[i], 0));
 	/* One payload, three references: freed after the last release. */
