@@ -52,6 +52,7 @@
 
 struct shmipc_chan {
 	struct shmipc *shm;
+	struct shmipc_chan *next_named;		/* in shm->named */
 	struct shmipc_chan_ctl *c;
 	void *slots;
 	uint32_t mode, capacity, flags;
@@ -808,4 +809,69 @@ SHMIPC_API int shmipc_chan_stats(struct shmipc_chan *ch,
 	st->last_sender = atomic_load(&c->last_sender);
 	st->last_receiver = atomic_load(&c->last_receiver);
 	return 0;
+}
+
+SHMIPC_API int shmipc_chan_list(struct shmipc *shm, struct shmipc_buffer *bufs,
+				unsigned int cap, unsigned int *total)
+{
+	struct shmipc_buffer *all;
+	unsigned int n = 0, count, i;
+	int ret;
+
+	if (!shm || (cap && !bufs))
+		return -EINVAL;
+	all = calloc(shm->reg_capacity ? shm->reg_capacity : 1, sizeof(*all));
+	if (!all)
+		return -ENOMEM;
+	ret = shmipc_buffer_list(shm, all, shm->reg_capacity, &count);
+	if (ret >= 0) {
+		unsigned int found = 0;
+
+		for (i = 0; i < (unsigned int)ret; i++) {
+			if (all[i].kind != SHMIPC_KIND_CHANNEL)
+				continue;
+			found++;
+			if (n < cap)
+				bufs[n++] = all[i];
+		}
+		if (total)
+			*total = found;
+		ret = (int)n;
+	}
+	free(all);
+	return ret;
+}
+
+SHMIPC_API int shmipc_send_to(struct shmipc *shm, const char *name,
+			      const void *data, size_t size, uint32_t type,
+			      int timeout_ms)
+{
+	struct shmipc_chan_options o = { 0 };
+	struct shmipc_chan *ch;
+	int err;
+
+	if (!shm || !name)
+		return -EINVAL;
+	for (ch = shm->named; ch; ch = ch->next_named)
+		if (!strcmp(ch->buf.name, name))
+			return shmipc_send(ch, data, size, type, timeout_ms);
+	if (shm->flags & SHMIPC_OPEN_AUTO_CHANNELS)
+		o.flags = SHMIPC_CHAN_CREATE;
+	err = shmipc_chan_open(shm, name, &o, &ch);
+	if (err)
+		return err;
+	ch->next_named = shm->named;
+	shm->named = ch;
+	return shmipc_send(ch, data, size, type, timeout_ms);
+}
+
+/* shmipc_close(): the handles shmipc_send_to() opened. */
+void shmipc_chan_close_named(struct shmipc *shm)
+{
+	while (shm->named) {
+		struct shmipc_chan *ch = shm->named;
+
+		shm->named = ch->next_named;
+		shmipc_chan_close(ch);
+	}
 }

@@ -239,6 +239,8 @@ struct shmipc {
 	struct shmipc_reg_entry *entries;
 	uint32_t reg_capacity;
 	unsigned int lock_timeout_ms;
+	unsigned int flags;		/* SHMIPC_OPEN_* it was opened with */
+	struct shmipc_chan *named;	/* shmipc_send_to()'s table, by name */
 	char name[64];
 };
 
@@ -277,6 +279,7 @@ int shmipc_registry_create(struct shmipc *shm, const char *name, uint32_t kind,
 
 /* channel.c */
 void shmipc_chan_drain(struct shmipc *shm, uint64_t off, uint64_t size);
+void shmipc_chan_close_named(struct shmipc *shm);
 void shmipc_registry_init(struct shmipc *shm, uint64_t off, uint32_t capacity);
 int shmipc_registry_validate(struct shmipc *shm, uint64_t off, uint64_t end,
 			     uint32_t capacity);

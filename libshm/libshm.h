@@ -32,6 +32,7 @@ enum shmipc_backend {
 /* struct shmipc_options.flags */
 #define SHMIPC_OPEN_CREATE	0x1u	/* create the region when it does not exist */
 #define SHMIPC_OPEN_EXCL	0x2u	/* with CREATE: fail with -EEXIST when it exists */
+#define SHMIPC_OPEN_AUTO_CHANNELS 0x4u	/* shmipc_send_to() creates missing channels */
 
 struct shmipc_options {
 	size_t size;			/* bytes, when creating, rounded up to pages
@@ -194,6 +195,18 @@ int shmipc_chan_open(struct shmipc *shm, const char *name,
 void shmipc_chan_close(struct shmipc_chan *ch);
 int shmipc_chan_remove(struct shmipc *shm, const char *name);
 int shmipc_chan_stats(struct shmipc_chan *ch, struct shmipc_chan_stats *st);
+/* The channels of the region, as registry entries; like shmipc_buffer_list(). */
+int shmipc_chan_list(struct shmipc *shm, struct shmipc_buffer *bufs,
+		     unsigned int cap, unsigned int *total);
+
+/*
+ * Sends on the channel @name through a handle the region handle keeps in a
+ * table by name (opened on first use, closed by shmipc_close()). With
+ * SHMIPC_OPEN_AUTO_CHANNELS a missing channel is created (mpmc, default
+ * capacity); without, it is -ENOENT.
+ */
+int shmipc_send_to(struct shmipc *shm, const char *name, const void *data,
+		   size_t size, uint32_t type, int timeout_ms);
 
 int shmipc_send(struct shmipc_chan *ch, const void *data, size_t size,
 		uint32_t type, int timeout_ms);

@@ -315,7 +315,8 @@ SHMIPC_API int shmipc_open(const char *name, const struct shmipc_options *opts,
 	for (i = 0; i < sizeof(o.reserved) / sizeof(o.reserved[0]); i++)
 		if (o.reserved[i])
 			return -EINVAL;
-	if (o.flags & ~(SHMIPC_OPEN_CREATE | SHMIPC_OPEN_EXCL) ||
+	if (o.flags & ~(SHMIPC_OPEN_CREATE | SHMIPC_OPEN_EXCL |
+			SHMIPC_OPEN_AUTO_CHANNELS) ||
 	    ((o.flags & SHMIPC_OPEN_EXCL) && !(o.flags & SHMIPC_OPEN_CREATE)) ||
 	    o.mode > 0777 || o.registry_capacity > MAX_REGISTRY)
 		return -EINVAL;
@@ -338,6 +339,7 @@ SHMIPC_API int shmipc_open(const char *name, const struct shmipc_options *opts,
 		goto free_handle;
 	strcpy(shm->name, name);
 	shm->lock_timeout_ms = o.lock_timeout_ms;
+	shm->flags = o.flags;
 	err = shm->ops->open(name, o.size, o.mode, o.flags, &shm->fd, &size,
 			     &created);
 	if (err)
@@ -375,6 +377,7 @@ SHMIPC_API void shmipc_close(struct shmipc *shm)
 {
 	if (!shm)
 		return;
+	shmipc_chan_close_named(shm);
 	munmap(shm->base, shm->size);
 	close(shm->fd);
 	free(shm);

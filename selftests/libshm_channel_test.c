@@ -304,6 +304,41 @@ TEST_F(chan, broadcast_fanout_and_overrun)
 	ASSERT_EQ(self->free0, free_now(self->shm));
 }
 
+/* send_to keeps a handle per name; AUTO_CHANNELS creates missing ones. */
+TEST_F(chan, send_to_and_list)
+{
+	struct shmipc_options ao = { .flags = SHMIPC_OPEN_AUTO_CHANNELS };
+	struct shmipc_buffer list[4], plain;
+	struct shmipc_chan *rx;
+	struct shmipc *auto_shm;
+	struct shmipc_msg msg;
+	unsigned int total;
+
+	ASSERT_EQ(-ENOENT, shmipc_send_to(self->shm, "named", "a", 1, 0, 0));
+	ASSERT_EQ(0, shmipc_open(self->name, &ao, &auto_shm));
+	ASSERT_EQ(0, shmipc_send_to(auto_shm, "named", "a", 1, 0, 0));
+	ASSERT_EQ(0, shmipc_send_to(auto_shm, "named", "b", 1, 0, 0));
+	ASSERT_EQ(0, shmipc_chan_open(self->shm, "named", NULL, &rx));
+	ASSERT_EQ(0, shmipc_recv(rx, &msg, 0));
+	ASSERT_EQ('a', *(char *)msg.data);
+	ASSERT_EQ(0, shmipc_recv(rx, &msg, 0));
+	ASSERT_EQ('b', *(char *)msg.data);
+	/* Now it exists, the plain handle can send to it too. */
+	ASSERT_EQ(0, shmipc_send_to(self->shm, "named", "c", 1, 0, 0));
+	ASSERT_EQ(0, shmipc_recv(rx, &msg, 0));
+
+	ASSERT_EQ(0, shmipc_buffer_create(self->shm, "not-a-channel", 0, 8, &plain));
+	ASSERT_EQ(1, shmipc_chan_list(self->shm, list, 4, &total));
+	ASSERT_EQ(1, total);
+	ASSERT_STREQ("named", list[0].name);
+	ASSERT_EQ(0, shmipc_buffer_remove(self->shm, "not-a-channel"));
+	ASSERT_EQ(0, shmipc_buffer_release(self->shm, &plain));
+	shmipc_close(auto_shm);		/* closes its table's handle */
+	shmipc_chan_close(rx);
+	ASSERT_EQ(0, shmipc_chan_remove(self->shm, "named"));
+	ASSERT_EQ(self->free0, free_now(self->shm));
+}
+
 /* A producer that died after claiming a slot does not wedge the queue. */
 TEST_F(chan, dead_claimer_skipped)
 {
