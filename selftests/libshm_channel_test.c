@@ -310,7 +310,7 @@ TEST_F(chan, send_to_and_list)
 	struct shmipc_options ao = { .flags = SHMIPC_OPEN_AUTO_CHANNELS };
 	struct shmipc_buffer list[4], plain;
 	struct shmipc_chan *rx;
-	struct shmipc *auto_shm;
+	struct shmipc *auto_shm, *plain_shm;
 	struct shmipc_msg msg;
 	unsigned int total;
 
@@ -323,9 +323,12 @@ TEST_F(chan, send_to_and_list)
 	ASSERT_EQ('a', *(char *)msg.data);
 	ASSERT_EQ(0, shmipc_recv(rx, &msg, 0));
 	ASSERT_EQ('b', *(char *)msg.data);
-	/* Now it exists, the plain handle can send to it too. */
-	ASSERT_EQ(0, shmipc_send_to(self->shm, "named", "c", 1, 0, 0));
+	/* Now it exists, a handle without the option can send to it too. */
+	ASSERT_EQ(0, shmipc_open(self->name, NULL, &plain_shm));
+	ASSERT_EQ(0, shmipc_send_to(plain_shm, "named", "c", 1, 0, 0));
 	ASSERT_EQ(0, shmipc_recv(rx, &msg, 0));
+	ASSERT_EQ('c', *(char *)msg.data);
+	shmipc_close(plain_shm);
 
 	ASSERT_EQ(0, shmipc_buffer_create(self->shm, "not-a-channel", 0, 8, &plain));
 	ASSERT_EQ(1, shmipc_chan_list(self->shm, list, 4, &total));
