@@ -525,6 +525,15 @@ int main(int argc, char **argv)
 		printf("\n");
 		fflush(stdout);
 	}
+	printf("  p50 over its floor (busy-poll rows: cache-line ping-pong; blocking rows: futex):\n");
+	for (i = 2; i < 9; i++) {
+		double floor = lat_t[i].busy ? l[0][0].p50 : l[1][0].p50;
+
+		printf("  %-42s", lat_t[i].name);
+		for (s = 0; s < NSIZES; s++)
+			printf(" %19.2fx", l[i][s].p50 / floor);
+		printf("\n");
+	}
 	cl64 = l[0][0].p50;
 	fx64 = l[1][0].p50;
 	busy64 = l[2][1].p50;
@@ -536,7 +545,7 @@ int main(int argc, char **argv)
 	       "  broadcast busy / cache-line %.2f, spsc no-spin / futex %.2f\n\n",
 	       busy64 / cl64, l[3][1].p50 / cl64, l[4][1].p50 / cl64, nospin64 / fx64);
 
-	printf("Throughput, one producer to one consumer (messages/s, GB/s):\n");
+	printf("Throughput, one producer to one consumer (messages/s, GB/s, messages/s over the bare ring):\n");
 	ring8 = throughput(NULL, 8, 4000000 / (unsigned long)scale, false);
 	printf("  %-42s %8zu %12.0f %8.2f\n", "bare SPSC ring (floor)", (size_t)8, ring8, ring8 * 8 / 1e9);
 	spsc8 = 0;
@@ -558,8 +567,8 @@ int main(int argc, char **argv)
 
 			if (i == 0 && s == 0)
 				spsc8 = r;
-			printf("  %-42s %8zu %12.0f %8.2f\n", names[i], sizes[s], r,
-			       r * (double)sizes[s] / 1e9);
+			printf("  %-42s %8zu %12.0f %8.2f %8.3fx\n", names[i], sizes[s], r,
+			       r * (double)sizes[s] / 1e9, r / ring8);
 		}
 		fflush(stdout);
 	}
@@ -567,9 +576,10 @@ int main(int argc, char **argv)
 		struct transport t = { .name = "zc", .kind = SHM, .mode = SHMIPC_CHAN_SPSC, .spin = 0, .busy = false };
 
 		zc1m = throughput(&t, 1 << 20, 2000 / (unsigned long)scale, true) * (1 << 20);
-		fill = fill_bandwidth();
-		printf("  %-42s %8d %12.0f %8.2f\n", "shmipc spsc zero-copy (filled in place)",
-		       1 << 20, zc1m / (1 << 20), zc1m / 1e9);
+		fill = fill_bandwidth();	/* the same producer, just after */
+		printf("  %-42s %8d %12.0f %8.2f %8.3fx of the fill floor\n",
+		       "shmipc spsc zero-copy (filled in place)",
+		       1 << 20, zc1m / (1 << 20), zc1m / 1e9, zc1m / fill);
 		printf("  %-42s %8d %12s %8.2f\n", "producer filling 1 MiB in place (floor)",
 		       1 << 20, "-", fill / 1e9);
 	}

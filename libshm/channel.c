@@ -330,6 +330,8 @@ SHMIPC_API int shmipc_chan_open(struct shmipc *shm, const char *name,
 	}
 	ch->c = (struct shmipc_chan_ctl *)(shm->base + ch->buf.offset);
 	err = chan_check(ch->c, ch->buf.size, &ch->capacity, &ch->mode, &ch->flags);
+	if (!err && opts && opts->mode && (uint32_t)opts->mode != ch->mode)
+		err = -EINVAL;		/* it exists, in another mode */
 	if (err)
 		goto release;
 	ch->slots = (char *)ch->c + sizeof(*ch->c);

@@ -139,7 +139,8 @@ enum shmipc_chan_mode {
 #define SHMIPC_MAX_SUBSCRIBERS	32
 
 struct shmipc_chan_options {
-	enum shmipc_chan_mode mode;	/* creating (default mpmc) */
+	enum shmipc_chan_mode mode;	/* creating (default mpmc); opening: 0 or
+					 * the mode it has, else -EINVAL */
 	unsigned int capacity;		/* creating: descriptors, a power of two (default 1024) */
 	unsigned int flags;		/* SHMIPC_CHAN_* */
 	int spin;			/* polls before sleeping (default 2000, -1 for none) */

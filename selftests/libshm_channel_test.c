@@ -180,6 +180,8 @@ TEST_F(chan, timeouts_and_errors)
 	bad.capacity = 4;
 	bad.flags = SHMIPC_CHAN_DROP_OLDEST;
 	ASSERT_EQ(-EINVAL, shmipc_chan_open(self->shm, "t2", &bad, &other));
+	bad.flags = 0;				/* "t" exists as spsc */
+	ASSERT_EQ(-EINVAL, shmipc_chan_open(self->shm, "t", &bad, &other));
 	/* A registry name that is not a channel. */
 	ASSERT_EQ(0, shmipc_buffer_create(self->shm, "plain", 0, 64, &b));
 	ASSERT_EQ(-EINVAL, shmipc_chan_open(self->shm, "plain", NULL, &other));
@@ -490,32 +492,32 @@ static size_t stress_size(uint64_t r)
 	unsigned int bits = (unsigned int)(r % 17);	/* 0..16 */
 	size_t size = ((size_t)1 << bits) + (size_t)(mix(r) % ((size_t)1 << bits));
 
-	return size > 65536 ? 65536 : size < 16 ? 16 : size;
+	return size > 65536 ? 65536 : size;
 }
 
-static void fill(unsigned char *p, size_t size, uint32_t prod, uint64_t n)
+/* The message's identity travels in its type: producer << 24 | number. */
+static uint32_t ident(uint32_t prod, uint64_t n)
 {
-	uint64_t h = mix((uint64_t)prod << 40 ^ n);
-	size_t i;
-
-	memcpy(p, &prod, 4);
-	memcpy(p + 4, &n, 8);
-	for (i = 12; i < size; i++)
-		p[i] = (unsigned char)(h >> (8 * (i % 8)));
+	return prod << 24 | (uint32_t)n;
 }
 
-static int check(const unsigned char *p, size_t size, uint32_t *prod, uint64_t *n)
+/* Every byte derives from the identity: a checksum the consumer recomputes. */
+static void fill(unsigned char *p, size_t size, uint32_t id)
 {
-	uint64_t h;
+	uint64_t h = mix(id);
 	size_t i;
 
-	if (size < 12)
-		return -1;
-	memcpy(prod, p, 4);
-	memcpy(n, p + 4, 8);
-	h = mix((uint64_t)*prod << 40 ^ *n);
-	for (i = 12; i < size; i++)
-		if (p[i] != (unsigned char)(h >> (8 * (i % 8))))
+	for (i = 0; i < size; i++)
+		p[i] = (unsigned char)(h >> (8 * (i % 8)) ^ i);
+}
+
+static int check(const unsigned char *p, size_t size, uint32_t id)
+{
+	uint64_t h = mix(id);
+	size_t i;
+
+	for (i = 0; i < size; i++)
+		if (p[i] != (unsigned char)(h >> (8 * (i % 8)) ^ i))
 			return -1;
 	return 0;
 }
@@ -535,8 +537,8 @@ static int producer(struct shmipc *shm, const char *chan, uint32_t id,
 		if (n % 2) {		/* half copied, half zero-copy */
 			unsigned char buf[65536];
 
-			fill(buf, size, id, n);
-			if (shmipc_send(ch, buf, size, id, 30000))
+			fill(buf, size, ident(id, n));
+			if (shmipc_send(ch, buf, size, ident(id, n), 30000))
 				return 21;
 		} else {
 			int err;
@@ -545,8 +547,8 @@ static int producer(struct shmipc *shm, const char *chan, uint32_t id,
 				usleep(100);
 			if (err)
 				return 22;
-			fill(r.data, size, id, n);
-			if (shmipc_commit(ch, &r, id, 30000))
+			fill(r.data, size, ident(id, n));
+			if (shmipc_commit(ch, &r, ident(id, n), 30000))
 				return 23;
 		}
 	}
@@ -580,8 +582,11 @@ static int consumer(struct shmipc *shm, const char *chan, struct stress_shared *
 			continue;
 		if (err)
 			return 31;
-		if (check(msg.data, msg.size, &prod, &n) || prod >= producers ||
-		    n >= per || msg.type != prod)
+		prod = msg.type >> 24;
+		n = msg.type & 0xffffff;
+		if (prod >= producers || n >= per ||
+		    msg.size != stress_size(mix(prod * 7919ULL + n)) ||
+		    check(msg.data, msg.size, msg.type))
 			return 32;		/* corrupted payload */
 		if (last[prod] != UINT64_MAX && n <= last[prod])
 			return 33;		/* out of per-producer order */
@@ -614,6 +619,7 @@ static void stress(struct __test_metadata *_metadata, FIXTURE_DATA(chan) *self,
 	int64_t t0;
 
 	total = per * producers;
+	ASSERT_GT(1u << 24, per);	/* numbers fit the type's low 24 bits */
 	expect = bcast ? total * consumers : total;
 	ss_size = sizeof(*ss) + total;
 	ss = mmap(NULL, ss_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
