@@ -23,6 +23,9 @@ SELFTEST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror \
 PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
+BINDIR     ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(PREFIX)/libexec
+MANDIR     ?= $(PREFIX)/share/man
 LIBSHM_VERSION := 0.1.0
 
 # libshm: MIT, C11, -errno returns, only the symbols of libshm.map exported.
@@ -34,11 +37,26 @@ LIBSHM_ASAN_OBJS := $(LIBSHM_SRCS:%.c=$(BUILD)/libshm-asan/%.o)
 LIBSHM_TSAN_OBJS := $(LIBSHM_SRCS:%.c=$(BUILD)/libshm-tsan/%.o)
 ASAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 TSAN := -fsanitize=thread -fno-omit-frame-pointer
+BENCHES := alloc_bench msg_bench
 LIBSHM_TESTS := libshm_heap_test libshm_registry_test libshm_fuzz_test libshm_channel_test
 
-.PHONY: all deps modules selftests libshm lint vm-test host-test bench install check clean
+.PHONY: all deps modules selftests libshm cli lint vm-test host-test bench run install check clean
 
-all: modules libshm selftests
+all: modules libshm cli selftests
+
+# The shmipc tool: libshm (static) and libkmod.
+CLI_SRCS := shmipc.c module.c inspect.c io.c bench.c
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/cli/%.o)
+
+cli: $(BUILD)/cli/shmipc $(BENCHES:%=$(BUILD)/bench/%)
+
+$(BUILD)/cli/%.o: cli/%.c cli/cli.h libshm/libshm.h uapi/linux/shmipc.h
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -Ilibshm -Iuapi \
+		-DSHMIPC_LIBEXECDIR='"$(LIBEXECDIR)/shmipc"' -c -o $@ $<
+
+$(BUILD)/cli/shmipc: $(CLI_OBJS) $(BUILD)/libshm/libshm.a
+	$(CC) -o $@ $(CLI_OBJS) $(BUILD)/libshm/libshm.a -lkmod
 
 libshm: $(BUILD)/libshm/libshm.a $(BUILD)/libshm/libshm.so.0
 
@@ -115,7 +133,7 @@ $(BUILD)/libshm/libshm.pc: libshm/libshm.pc.in
 		$< >$@
 
 # Honours PREFIX, LIBDIR, INCLUDEDIR and DESTDIR.
-install: libshm $(BUILD)/libshm/libshm.pc
+install: libshm cli $(BUILD)/libshm/libshm.pc
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
 	install -m 0755 $(BUILD)/libshm/libshm.so.0 $(DESTDIR)$(LIBDIR)/libshm.so.$(LIBSHM_VERSION)
 	ln -sf libshm.so.$(LIBSHM_VERSION) $(DESTDIR)$(LIBDIR)/libshm.so.0
@@ -123,10 +141,13 @@ install: libshm $(BUILD)/libshm/libshm.pc
 	install -m 0644 $(BUILD)/libshm/libshm.a $(DESTDIR)$(LIBDIR)/libshm.a
 	install -m 0644 libshm/libshm.h $(DESTDIR)$(INCLUDEDIR)/libshm.h
 	install -m 0644 $(BUILD)/libshm/libshm.pc $(DESTDIR)$(LIBDIR)/pkgconfig/libshm.pc
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR)/shmipc $(DESTDIR)$(MANDIR)/man1
+	install -m 0755 $(BUILD)/cli/shmipc $(DESTDIR)$(BINDIR)/shmipc
+	install -m 0755 $(BENCHES:%=$(BUILD)/bench/%) $(DESTDIR)$(LIBEXECDIR)/shmipc/
+	install -m 0644 docs/shmipc.1 $(DESTDIR)$(MANDIR)/man1/shmipc.1
 
 # Benchmarks print tables and ratios against baselines of the same run;
 # no test asserts a speed.
-BENCHES := alloc_bench msg_bench
 
 $(BUILD)/bench/%: bench/%.c libshm/libshm.h $(BUILD)/libshm/libshm.a
 	@mkdir -p $(@D)
@@ -136,6 +157,11 @@ bench: $(BENCHES:%=$(BUILD)/bench/%)
 	$(BUILD)/bench/alloc_bench
 	@echo
 	$(BUILD)/bench/msg_bench
+
+# The README's first command: a two-process demo on the default backend,
+# shmipc against a pipe and a UNIX socket; needs neither root nor the module.
+run: $(BUILD)/bench/msg_bench
+	@$(BUILD)/bench/msg_bench demo
 
 lint:
 	scripts/lint.sh

@@ -46,6 +46,8 @@ static struct pct percentiles(uint64_t *v, size_t n)
 
 int main(int argc, char **argv)
 {
+	enum { TABLE, CSV, JSON } fmt = TABLE;
+	struct pct res[2][7];
 	static const size_t sizes[] = { 16, 64, 256, 1024, 4096, 16384, 65536 };
 	struct shmipc_options o = { .size = 64 << 20, .flags = SHMIPC_OPEN_CREATE };
 	uint64_t *t = calloc(PAIRS, sizeof(*t));
@@ -55,8 +57,12 @@ int main(int argc, char **argv)
 	size_t i;
 	int err;
 
-	(void)argc;
-	(void)argv;
+	if (argc > 2 || (argc == 2 && strcmp(argv[1], "--csv") && strcmp(argv[1], "--json"))) {
+		fprintf(stderr, "usage: alloc_bench [--csv|--json]\n");
+		return 2;
+	}
+	if (argc == 2)
+		fmt = argv[1][2] == 'c' ? CSV : JSON;
 	snprintf(name, sizeof(name), "bench-alloc-%d", (int)getpid());
 	err = shmipc_open(name, &o, &shm);
 	if (err || !t) {
@@ -70,11 +76,13 @@ int main(int argc, char **argv)
 
 		t[i] = now_ns() - t0;
 	}
-	printf("alloc+free pair latency, %d pairs per size, backend %s, clock cost p50 %llu ns\n",
-	       PAIRS, shmipc_backend_name(shm),
-	       (unsigned long long)percentiles(t, PAIRS).p50);
-	printf("%8s %12s %12s %12s %12s %10s %10s\n", "size", "shmipc p50",
-	       "shmipc p99", "malloc p50", "malloc p99", "ratio p50", "ratio p99");
+	if (fmt == TABLE) {
+		printf("alloc+free pair latency, %d pairs per size, backend %s, clock cost p50 %llu ns\n",
+		       PAIRS, shmipc_backend_name(shm),
+		       (unsigned long long)percentiles(t, PAIRS).p50);
+		printf("%8s %12s %12s %12s %12s %10s %10s\n", "size", "shmipc p50",
+		       "shmipc p99", "malloc p50", "malloc p99", "ratio p50", "ratio p99");
+	}
 
 	for (s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
 		struct pct a, m;
@@ -97,12 +105,40 @@ int main(int argc, char **argv)
 			t[i] = now_ns() - t0;
 		}
 		m = percentiles(t, PAIRS);
-		printf("%8zu %12llu %12llu %12llu %12llu %10.2f %10.2f\n", sizes[s],
+		res[0][s] = a;
+		res[1][s] = m;
+		if (fmt == TABLE)
+			printf("%8zu %12llu %12llu %12llu %12llu %10.2f %10.2f\n", sizes[s],
 		       (unsigned long long)a.p50, (unsigned long long)a.p99,
 		       (unsigned long long)m.p50, (unsigned long long)m.p99,
 		       (double)a.p50 / (double)(m.p50 ? m.p50 : 1),
 		       (double)a.p99 / (double)(m.p99 ? m.p99 : 1));
 	}
+	if (fmt == CSV)
+		printf("section,transport,size,metric,value\n");
+	else if (fmt == JSON)
+		printf("[");
+	for (s = 0; fmt != TABLE && s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		unsigned int k, w;
+
+		for (w = 0; w < 2; w++)
+			for (k = 0; k < 2; k++) {
+				const char *who = w ? "glibc malloc" : "shmipc heap";
+				const char *metric = k ? "p99_ns" : "p50_ns";
+				uint64_t v = k ? res[w][s].p99 : res[w][s].p50;
+
+				if (fmt == CSV)
+					printf("alloc,\"%s\",%zu,%s,%llu\n", who, sizes[s],
+					       metric, (unsigned long long)v);
+				else
+					printf("%s{\"section\":\"alloc\",\"transport\":\"%s\","
+					       "\"size\":%zu,\"metric\":\"%s\",\"value\":%llu}",
+					       s || w || k ? "," : "", who, sizes[s], metric,
+					       (unsigned long long)v);
+			}
+	}
+	if (fmt == JSON)
+		printf("]\n");
 	shmipc_close(shm);
 	free(t);
 	return 0;

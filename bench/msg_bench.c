@@ -8,10 +8,12 @@
  * shmipc figure is printed with its ratio to its floor, and the issue's
  * targets are checked and reported as met or missed (never asserted).
  *
- * Usage: msg_bench [quick]   ("quick" runs a tenth of the iterations)
+ * Usage: msg_bench [pingpong|throughput|scaling|all|demo] [--quick] [--csv|--json]
+ * (--quick runs a tenth of the iterations; demo is make run's short table)
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdarg.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -470,85 +472,152 @@ static double scaling(int producers, bool one_mpmc)
 	return (double)got * 1e9 / (double)t0;
 }
 
-static void target(const char *what, double ratio, bool met)
+/* ---- output: a table as it runs, or CSV/JSON records at the end ---- */
+
+enum fmt { TABLE, CSV, JSON };
+static enum fmt fmt = TABLE;
+static bool progress;
+
+struct rec {
+	const char *section, *transport, *metric;
+	size_t size;
+	double value;
+};
+
+static struct rec recs[512];
+static unsigned int nrecs;
+
+static void rec(const char *section, const char *transport, size_t size,
+		const char *metric, double value)
 {
-	printf("  %-66s %6.2f  %s\n", what, ratio, met ? "met" : "MISSED");
+	if (nrecs < sizeof(recs) / sizeof(recs[0]))
+		recs[nrecs++] = (struct rec){ section, transport, metric, size, value };
 }
 
-int main(int argc, char **argv)
+__attribute__((format(printf, 1, 2))) static void say(const char *f, ...)
 {
-	struct shmipc_options o = { .size = 256 << 20, .flags = SHMIPC_OPEN_CREATE };
-	struct transport lat_t[] = {
-		{ .name = "cache-line ping-pong (floor, busy)", .kind = CACHELINE },
-		{ .name = "futex ping-pong (floor, blocking)", .kind = FUTEX },
-		{ .name = "shmipc spsc, busy-poll", .kind = SHM, .mode = SHMIPC_CHAN_SPSC, .spin = SPIN_FOREVER, .busy = true },
-		{ .name = "shmipc mpmc, busy-poll", .kind = SHM, .mode = SHMIPC_CHAN_MPMC, .spin = SPIN_FOREVER, .busy = true },
-		{ .name = "shmipc broadcast, busy-poll", .kind = SHM, .mode = SHMIPC_CHAN_BROADCAST, .spin = SPIN_FOREVER, .busy = true },
-		{ .name = "shmipc spsc, blocking, no spin", .kind = SHM, .mode = SHMIPC_CHAN_SPSC, .spin = -1, .busy = false },
-		{ .name = "shmipc spsc, blocking, default spin", .kind = SHM, .mode = SHMIPC_CHAN_SPSC, .spin = 0, .busy = false },
-		{ .name = "shmipc mpmc, blocking, default spin", .kind = SHM, .mode = SHMIPC_CHAN_MPMC, .spin = 0, .busy = false },
-		{ .name = "shmipc broadcast, blocking, default spin", .kind = SHM, .mode = SHMIPC_CHAN_BROADCAST, .spin = 0, .busy = false },
-		{ .name = "pipe", .kind = PIPE },
-		{ .name = "UNIX socket", .kind = UNIX },
-	};
-	struct lat l[sizeof(lat_t) / sizeof(lat_t[0])][NSIZES];
-	double cl64, fx64, busy64, nospin64, spin64, pipe64, unix64;
-	double ring8, spsc8, zc1m, fill;
+	va_list ap;
+
+	if (fmt != TABLE)
+		return;
+	va_start(ap, f);
+	vprintf(f, ap);
+	va_end(ap);
+	fflush(stdout);
+}
+
+/* A progress line on a terminal's stderr, for the long runs. */
+static void step(const char *what, size_t size)
+{
+	if (progress)
+		fprintf(stderr, "\r\033[K  running: %s, %zu B", what, size);
+}
+
+static void step_done(void)
+{
+	if (progress)
+		fprintf(stderr, "\r\033[K");
+}
+
+static void dump(void)
+{
+	unsigned int i;
+
+	if (fmt == CSV)
+		printf("section,transport,size,metric,value\n");
+	else if (fmt == JSON)
+		printf("[");
+	for (i = 0; i < nrecs; i++) {
+		const struct rec *r = &recs[i];
+
+		if (fmt == CSV)
+			printf("%s,\"%s\",%zu,%s,%.6g\n", r->section, r->transport, r->size,
+			       r->metric, r->value);
+		else if (fmt == JSON)
+			printf("%s{\"section\":\"%s\",\"transport\":\"%s\",\"size\":%zu,"
+			       "\"metric\":\"%s\",\"value\":%.6g}", i ? "," : "", r->section,
+			       r->transport, r->size, r->metric, r->value);
+	}
+	if (fmt == JSON)
+		printf("]\n");
+}
+
+static void target(const char *what, double ratio, bool met)
+{
+	say("  %-66s %6.2f  %s\n", what, ratio, met ? "met" : "MISSED");
+	rec("target", what, 0, "ratio", ratio);
+	rec("target", what, 0, "met", met);
+}
+
+static struct transport lat_t[] = {
+	{ .name = "cache-line ping-pong (floor, busy)", .kind = CACHELINE },
+	{ .name = "futex ping-pong (floor, blocking)", .kind = FUTEX },
+	{ .name = "shmipc spsc, busy-poll", .kind = SHM, .mode = SHMIPC_CHAN_SPSC, .spin = SPIN_FOREVER, .busy = true },
+	{ .name = "shmipc mpmc, busy-poll", .kind = SHM, .mode = SHMIPC_CHAN_MPMC, .spin = SPIN_FOREVER, .busy = true },
+	{ .name = "shmipc broadcast, busy-poll", .kind = SHM, .mode = SHMIPC_CHAN_BROADCAST, .spin = SPIN_FOREVER, .busy = true },
+	{ .name = "shmipc spsc, blocking, no spin", .kind = SHM, .mode = SHMIPC_CHAN_SPSC, .spin = -1 },
+	{ .name = "shmipc spsc, blocking, default spin", .kind = SHM, .mode = SHMIPC_CHAN_SPSC },
+	{ .name = "shmipc mpmc, blocking, default spin", .kind = SHM, .mode = SHMIPC_CHAN_MPMC },
+	{ .name = "shmipc broadcast, blocking, default spin", .kind = SHM, .mode = SHMIPC_CHAN_BROADCAST },
+	{ .name = "pipe", .kind = PIPE },
+	{ .name = "UNIX socket", .kind = UNIX },
+};
+#define NLAT (sizeof(lat_t) / sizeof(lat_t[0]))
+static struct lat l[NLAT][NSIZES];
+
+static void run_pingpong(void)
+{
 	unsigned int i, s;
-	int err;
 
-	if (argc > 1 && !strcmp(argv[1], "quick"))
-		scale = 10;
-	snprintf(region, sizeof(region), "bench-msg-%d", (int)getpid());
-	err = shmipc_open(region, &o, &shm);
-	if (err)
-		die("open", err);
-	shmipc_unlink(region, SHMIPC_BACKEND_AUTO);
-
-	printf("shmipc message benchmark: backend %s, %ld CPUs, processes pinned to CPUs 0 and 1\n\n",
-	       shmipc_backend_name(shm), sysconf(_SC_NPROCESSORS_ONLN));
-	printf("One-way latency, ns (p50 / p99 / p99.9), from ping-pong:\n");
-	printf("  %-42s", "transport \\ payload");
+	say("One-way latency, ns (p50 / p99 / p99.9), from ping-pong:\n");
+	say("  %-42s", "transport \\ payload");
 	for (s = 0; s < NSIZES; s++)
-		printf(" %20zu", sizes[s]);
-	printf("\n");
-	for (i = 0; i < sizeof(lat_t) / sizeof(lat_t[0]); i++) {
-		printf("  %-42s", lat_t[i].name);
+		say(" %20zu", sizes[s]);
+	say("\n");
+	for (i = 0; i < NLAT; i++) {
+		say("  %-42s", lat_t[i].name);
 		for (s = 0; s < NSIZES; s++) {
 			if (lat_t[i].kind >= CACHELINE && s) {
-				printf(" %20s", "-");
+				say(" %20s", "-");
 				continue;
 			}
+			step(lat_t[i].name, sizes[s]);
 			l[i][s] = pingpong(&lat_t[i], sizes[s]);
-			printf(" %8.0f/%5.0f/%5.0f", l[i][s].p50, l[i][s].p99, l[i][s].p999);
+			step_done();
+			say(" %8.0f/%5.0f/%5.0f", l[i][s].p50, l[i][s].p99, l[i][s].p999);
+			rec("latency", lat_t[i].name, sizes[s], "p50_ns", l[i][s].p50);
+			rec("latency", lat_t[i].name, sizes[s], "p99_ns", l[i][s].p99);
+			rec("latency", lat_t[i].name, sizes[s], "p999_ns", l[i][s].p999);
 		}
-		printf("\n");
-		fflush(stdout);
+		say("\n");
 	}
-	printf("  p50 over its floor (busy-poll rows: cache-line ping-pong; blocking rows: futex):\n");
+	say("  p50 over its floor (busy-poll rows: cache-line ping-pong; blocking rows: futex):\n");
 	for (i = 2; i < 9; i++) {
 		double floor = lat_t[i].busy ? l[0][0].p50 : l[1][0].p50;
 
-		printf("  %-42s", lat_t[i].name);
-		for (s = 0; s < NSIZES; s++)
-			printf(" %19.2fx", l[i][s].p50 / floor);
-		printf("\n");
+		say("  %-42s", lat_t[i].name);
+		for (s = 0; s < NSIZES; s++) {
+			say(" %19.2fx", l[i][s].p50 / floor);
+			rec("latency", lat_t[i].name, sizes[s], "p50_over_floor",
+			    l[i][s].p50 / floor);
+		}
+		say("\n");
 	}
-	cl64 = l[0][0].p50;
-	fx64 = l[1][0].p50;
-	busy64 = l[2][1].p50;
-	nospin64 = l[5][1].p50;
-	spin64 = l[6][1].p50;
-	pipe64 = l[9][1].p50;
-	unix64 = l[10][1].p50;
-	printf("  ratios at 64 B, p50: spsc busy / cache-line %.2f, mpmc busy / cache-line %.2f,\n"
-	       "  broadcast busy / cache-line %.2f, spsc no-spin / futex %.2f\n\n",
-	       busy64 / cl64, l[3][1].p50 / cl64, l[4][1].p50 / cl64, nospin64 / fx64);
+	say("\n");
+}
 
-	printf("Throughput, one producer to one consumer (messages/s, GB/s, messages/s over the bare ring):\n");
+static double ring8, spsc8, zc1m, fill;
+
+static void run_throughput(void)
+{
+	unsigned int i, s;
+
+	say("Throughput, one producer to one consumer (messages/s, GB/s, messages/s over the bare ring):\n");
+	step("bare SPSC ring", 8);
 	ring8 = throughput(NULL, 8, 4000000 / (unsigned long)scale, false);
-	printf("  %-42s %8zu %12.0f %8.2f\n", "bare SPSC ring (floor)", (size_t)8, ring8, ring8 * 8 / 1e9);
-	spsc8 = 0;
+	step_done();
+	say("  %-42s %8zu %12.0f %8.2f\n", "bare SPSC ring (floor)", (size_t)8, ring8, ring8 * 8 / 1e9);
+	rec("throughput", "bare SPSC ring (floor)", 8, "msgs_per_s", ring8);
 	for (i = 0; i < 5; i++) {
 		static const int modes[] = { SHMIPC_CHAN_SPSC, SHMIPC_CHAN_MPMC,
 					     SHMIPC_CHAN_BROADCAST, 0, 0 };
@@ -563,33 +632,64 @@ int main(int argc, char **argv)
 		for (s = 0; s < NSIZES; s++) {
 			unsigned long n = (sizes[s] <= 64 ? 1000000 : sizes[s] <= 4096 ? 200000 :
 					   sizes[s] <= 65536 ? 20000 : 2000) / (unsigned long)scale;
-			double r = throughput(&t, sizes[s], n, false);
+			double r;
 
+			step(names[i], sizes[s]);
+			r = throughput(&t, sizes[s], n, false);
+			step_done();
 			if (i == 0 && s == 0)
 				spsc8 = r;
-			printf("  %-42s %8zu %12.0f %8.2f %8.3fx\n", names[i], sizes[s], r,
-			       r * (double)sizes[s] / 1e9, r / ring8);
+			say("  %-42s %8zu %12.0f %8.2f %8.3fx\n", names[i], sizes[s], r,
+			    r * (double)sizes[s] / 1e9, r / ring8);
+			rec("throughput", names[i], sizes[s], "msgs_per_s", r);
+			rec("throughput", names[i], sizes[s], "gb_per_s", r * (double)sizes[s] / 1e9);
 		}
-		fflush(stdout);
 	}
 	{
-		struct transport t = { .name = "zc", .kind = SHM, .mode = SHMIPC_CHAN_SPSC, .spin = 0, .busy = false };
+		struct transport t = { .name = "zc", .kind = SHM, .mode = SHMIPC_CHAN_SPSC };
 
+		step("shmipc spsc zero-copy", 1 << 20);
 		zc1m = throughput(&t, 1 << 20, 2000 / (unsigned long)scale, true) * (1 << 20);
 		fill = fill_bandwidth();	/* the same producer, just after */
-		printf("  %-42s %8d %12.0f %8.2f %8.3fx of the fill floor\n",
-		       "shmipc spsc zero-copy (filled in place)",
-		       1 << 20, zc1m / (1 << 20), zc1m / 1e9, zc1m / fill);
-		printf("  %-42s %8d %12s %8.2f\n", "producer filling 1 MiB in place (floor)",
-		       1 << 20, "-", fill / 1e9);
+		step_done();
+		say("  %-42s %8d %12.0f %8.2f %8.3fx of the fill floor\n",
+		    "shmipc spsc zero-copy (filled in place)",
+		    1 << 20, zc1m / (1 << 20), zc1m / 1e9, zc1m / fill);
+		say("  %-42s %8d %12s %8.2f\n", "producer filling 1 MiB in place (floor)",
+		    1 << 20, "-", fill / 1e9);
+		rec("throughput", "shmipc spsc zero-copy", 1 << 20, "gb_per_s", zc1m / 1e9);
+		rec("throughput", "producer fill (floor)", 1 << 20, "gb_per_s", fill / 1e9);
 	}
+	say("\n");
+}
 
-	printf("\nScaling, 64 B messages, producers on CPUs 1.., consumer on CPU 0 (messages/s):\n");
-	printf("  %-10s %16s %22s\n", "producers", "one mpmc channel", "one spsc per producer");
-	for (i = 1; i <= 8; i *= 2)
-		printf("  %-10u %16.0f %22.0f\n", i, scaling((int)i, true), scaling((int)i, false));
+static void run_scaling(void)
+{
+	unsigned int i;
 
-	printf("\nTargets (ratios to floors measured above):\n");
+	say("Scaling, 64 B messages, producers on CPUs 1.., consumer on CPU 0 (messages/s):\n");
+	say("  %-10s %16s %22s\n", "producers", "one mpmc channel", "one spsc per producer");
+	for (i = 1; i <= 8; i *= 2) {
+		double m, sp;
+
+		step("scaling", i);
+		m = scaling((int)i, true);
+		sp = scaling((int)i, false);
+		step_done();
+		say("  %-10u %16.0f %22.0f\n", i, m, sp);
+		rec("scaling", "one mpmc channel", i, "msgs_per_s", m);
+		rec("scaling", "one spsc per producer", i, "msgs_per_s", sp);
+	}
+	say("\n");
+}
+
+static void run_targets(void)
+{
+	double cl64 = l[0][0].p50, fx64 = l[1][0].p50, busy64 = l[2][1].p50;
+	double nospin64 = l[5][1].p50, spin64 = l[6][1].p50;
+	double pipe64 = l[9][1].p50, unix64 = l[10][1].p50;
+
+	say("Targets (ratios to floors measured above):\n");
 	target("busy-poll 64 B round trip / cache-line ping-pong  (<= 1.3)", busy64 / cl64,
 	       busy64 / cl64 <= 1.3);
 	target("blocking, spin off, 64 B / futex ping-pong  (<= 1.2)", nospin64 / fx64,
@@ -600,6 +700,97 @@ int main(int argc, char **argv)
 	target("8 B spsc throughput / bare ring  (>= 0.6)", spsc8 / ring8, spsc8 / ring8 >= 0.6);
 	target("1 MiB zero-copy throughput / producer fill bandwidth  (>= 0.9)", zc1m / fill,
 	       zc1m / fill >= 0.9);
+}
+
+static void fmt_time(char *b, size_t n, double ns)
+{
+	if (ns < 1000)
+		snprintf(b, n, "%.0f ns", ns);
+	else
+		snprintf(b, n, "%.1f us", ns / 1000);
+}
+
+/* make run: a ping-pong and a stream, shmipc against a pipe and a socket. */
+static void run_demo(void)
+{
+	struct transport t[3] = {
+		{ .name = "shmipc", .kind = SHM, .mode = SHMIPC_CHAN_SPSC },
+		{ .name = "pipe", .kind = PIPE },
+		{ .name = "UNIX socket", .kind = UNIX },
+	};
+	double lat[3], thr[3];
+	char b[3][32];
+	unsigned int i;
+
+	for (i = 0; i < 3; i++) {
+		step(t[i].name, 64);
+		lat[i] = pingpong(&t[i], 64).p50;
+		step(t[i].name, 4096);
+		thr[i] = throughput(&t[i], 4096, 100000 / (unsigned long)scale, false);
+		step_done();
+		fmt_time(b[i], sizeof(b[i]), lat[i]);
+		rec("demo", t[i].name, 64, "pingpong_p50_ns", lat[i]);
+		rec("demo", t[i].name, 4096, "msgs_per_s", thr[i]);
+	}
+	say("%-34s %12s %12s %12s\n", "", "shmipc", "pipe", "UNIX socket");
+	say("%-34s %12s %12s %12s\n", "ping-pong, 64 B, one-way (p50)", b[0], b[1], b[2]);
+	say("%-34s %10.2fM %10.2fM %10.2fM\n", "stream, 4 KiB messages per second",
+	    thr[0] / 1e6, thr[1] / 1e6, thr[2] / 1e6);
+	say("\nshmipc was %.0fx and %.0fx quicker than the pipe and the socket per message,\n"
+	    "and moved %.1fx and %.1fx as many 4 KiB messages per second.\n",
+	    lat[1] / lat[0], lat[2] / lat[0], thr[0] / thr[1], thr[0] / thr[2]);
+}
+
+int main(int argc, char **argv)
+{
+	static const char *const usage =
+		"usage: msg_bench [pingpong|throughput|scaling|all|demo] [--quick] [--csv|--json]\n";
+	struct shmipc_options o = { .size = 256 << 20, .flags = SHMIPC_OPEN_CREATE };
+	const char *section = "all";
+	int i, err;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick") || !strcmp(argv[i], "quick"))
+			scale = 10;
+		else if (!strcmp(argv[i], "--csv"))
+			fmt = CSV;
+		else if (!strcmp(argv[i], "--json"))
+			fmt = JSON;
+		else if (!strcmp(argv[i], "pingpong") || !strcmp(argv[i], "throughput") ||
+			 !strcmp(argv[i], "scaling") || !strcmp(argv[i], "all") ||
+			 !strcmp(argv[i], "demo"))
+			section = argv[i];
+		else {
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	progress = isatty(2);
+	snprintf(region, sizeof(region), "bench-msg-%d", (int)getpid());
+	err = shmipc_open(region, &o, &shm);
+	if (err)
+		die("open", err);
+	shmipc_unlink(region, SHMIPC_BACKEND_AUTO);
+
+	if (!strcmp(section, "demo")) {
+		say("shmipc demo: two processes, pinned to CPUs 0 and 1, backend %s%s\n\n",
+		    shmipc_backend_name(shm),
+		    strcmp(shmipc_backend_name(shm), "kmod") ?
+		    " (the kernel module is not loaded)" : " (the kernel module /dev/shmipc)");
+		run_demo();
+	} else {
+		say("shmipc message benchmark: backend %s, %ld CPUs, processes pinned to CPUs 0 and 1\n\n",
+		    shmipc_backend_name(shm), sysconf(_SC_NPROCESSORS_ONLN));
+		if (!strcmp(section, "pingpong") || !strcmp(section, "all"))
+			run_pingpong();
+		if (!strcmp(section, "throughput") || !strcmp(section, "all"))
+			run_throughput();
+		if (!strcmp(section, "scaling") || !strcmp(section, "all"))
+			run_scaling();
+		if (!strcmp(section, "all"))
+			run_targets();
+	}
+	dump();
 	shmipc_close(shm);
 	return 0;
 }

@@ -53,6 +53,9 @@ void shmipc_close(struct shmipc *shm);
 int shmipc_unlink(const char *name, enum shmipc_backend backend);
 const char *shmipc_strerror(int err);
 const char *shmipc_backend_name(const struct shmipc *shm);
+/* "kmod" or "posix": what SHMIPC_BACKEND_AUTO picks now; NULL if the
+ * environment names an unknown backend. */
+const char *shmipc_default_backend(void);
 
 /* The region's bytes, and the conversions between offsets and addresses. */
 size_t shmipc_size(const struct shmipc *shm);

@@ -393,6 +393,13 @@ SHMIPC_API int shmipc_unlink(const char *name, enum shmipc_backend backend)
 	return err ? err : ops->unlink(name);
 }
 
+SHMIPC_API const char *shmipc_default_backend(void)
+{
+	const struct shmipc_backend_ops *ops;
+
+	return pick_backend(SHMIPC_BACKEND_AUTO, &ops) ? NULL : ops->name;
+}
+
 SHMIPC_API const char *shmipc_backend_name(const struct shmipc *shm)
 {
 	return shm->ops->name;
