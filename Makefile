@@ -4,6 +4,7 @@
 # missing dependencies (as root), lints the module, builds everything and
 # runs every test, ending with one "N passed, N failed" line.
 
+SHELL    := /bin/bash
 BUILD    ?= build
 CACHE    := $(BUILD)/cache
 KSRC     := $(CACHE)/linux-src
@@ -40,9 +41,17 @@ TSAN := -fsanitize=thread -fno-omit-frame-pointer
 BENCHES := alloc_bench msg_bench
 LIBSHM_TESTS := libshm_heap_test libshm_registry_test libshm_fuzz_test libshm_channel_test
 
-.PHONY: all deps modules selftests libshm cli lint vm-test host-test bench run install check clean
+.PHONY: all deps modules selftests libshm cli examples lint vm-test host-test bench run install check clean
 
-all: modules libshm cli selftests
+all: modules libshm cli examples selftests
+
+# The README's example programs, built against the in-tree library.
+EXAMPLES := pingpong
+examples: $(EXAMPLES:%=$(BUILD)/examples/%)
+
+$(BUILD)/examples/%: examples/%.c libshm/libshm.h $(BUILD)/libshm/libshm.a
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Ilibshm -o $@ $< $(BUILD)/libshm/libshm.a
 
 # The shmipc tool: libshm (static) and libkmod.
 CLI_SRCS := shmipc.c module.c inspect.c io.c bench.c
@@ -119,9 +128,11 @@ $(BUILD)/tsan/libshm_%: selftests/libshm_%.c selftests/helpers.h $(BUILD)/libshm
 # The libshm suites on the host's posix backend: plain, ASan+UBSan, and the
 # channel suite under ThreadSanitizer.
 host-test: $(LIBSHM_TESTS:%=$(BUILD)/selftests/%) $(LIBSHM_TESTS:%=$(BUILD)/asan/%) \
-		$(BUILD)/tsan/libshm_channel_test
+		$(BUILD)/tsan/libshm_channel_test cli examples
 	scripts/host-test.sh $(LIBSHM_TESTS)
 	scripts/install-test.sh
+	set -o pipefail; scripts/cli-test.sh $(BUILD)/cli/shmipc host | \
+		tee $(BUILD)/results/host-cli.tap
 
 $(SELFTEST_BINS): $(BUILD)/selftests/%: selftests/%.c selftests/helpers.h uapi/linux/shmipc.h $(KSFT_HDR)
 	@mkdir -p $(@D)

@@ -127,8 +127,8 @@ fi
 if [ "$where" = vm ]; then
 	run status && grep -q "^module: *loaded" "$tmp/out" && grep -q "^backend: *kmod" "$tmp/out"
 	ok $? "status: module loaded, kmod backend"
-	echo held | "$bin" send "$region/hold" --create >/dev/null 2>&1
-	"$bin" recv "$region/none" --timeout 3000 >/dev/null 2>&1 &
+	"$bin" send "$region/wait" --create </dev/null >/dev/null 2>&1
+	"$bin" recv "$region/wait" --timeout 3000 >/dev/null 2>&1 &
 	holder=$!
 	sleep 1
 	run module unload; [ $? -eq 1 ] && grep -q "in use" "$tmp/err"

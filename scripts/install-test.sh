@@ -44,35 +44,18 @@ soname() {
 }
 check "SONAME libshm.so.0" soname
 
-cat >"$tmp/prog.c" <<'PROG'
-#include <stdio.h>
-#include <libshm.h>
-
-int main(void)
-{
-	struct shmipc_options o = { .backend = SHMIPC_BACKEND_POSIX,
-				    .flags = SHMIPC_OPEN_CREATE };
-	struct shmipc *shm;
-	uint64_t off;
-	int err = shmipc_open("install-test", &o, &shm);
-
-	if (!err)
-		err = shmipc_alloc(shm, 100, &off);
-	if (!err)
-		err = shmipc_free(shm, off);
-	printf("%s\n", shmipc_strerror(err));
-	shmipc_unlink("install-test", SHMIPC_BACKEND_POSIX);
-	return err ? 1 : 0;
-}
-PROG
-build_prog() {
+build_example() {	# what a user of the installed library does
 	local flags
 	flags=$(PKG_CONFIG_SYSROOT_DIR="$root" \
 		PKG_CONFIG_LIBDIR="$root/usr/lib/pkgconfig" \
 		pkg-config --cflags --libs libshm) || return 1
-	cc -std=c11 -Wall -Werror -o "$tmp/prog" "$tmp/prog.c" $flags
+	cc -std=c11 -Wall -Werror -o "$tmp/pingpong" "$top/examples/pingpong.c" $flags
 }
-check "a program builds with pkg-config --cflags --libs libshm" build_prog
+check "examples/pingpong.c builds with pkg-config --cflags --libs libshm" build_example
 check "and runs against the installed library" \
-	env LD_LIBRARY_PATH="$root/usr/lib" "$tmp/prog"
+	env LD_LIBRARY_PATH="$root/usr/lib" SHMIPC_BACKEND=posix "$tmp/pingpong" 200
+check "the shmipc tool is installed and runs" \
+	env SHMIPC_LIBEXEC="$root/usr/libexec/shmipc" "$root/usr/bin/shmipc" status
+check "its benchmarks and man page are installed" test -x \
+	"$root/usr/libexec/shmipc/msg_bench" -a -f "$root/usr/share/man/man1/shmipc.1"
 exit $status

@@ -21,7 +21,11 @@ if insmod /shmipc.ko; then
 	export SHMIPC_STRESS_MSGS=20000
 	for t in $(cat /tests/order); do
 		echo "SHMIPC-VM-RUN: $t"
-		/tests/"$t"
+		if [ "$t" = cli-test ]; then
+			/tests/cli-test /bin/shmipc vm
+		else
+			/tests/"$t"
+		fi
 		echo "SHMIPC-VM-EXIT: $t $?"
 	done
 else

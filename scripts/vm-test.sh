@@ -17,11 +17,11 @@ cache=$build/cache
 results=$build/results
 timeout_s=${SHMIPC_VM_TIMEOUT:-1800}
 # module_test unloads and reloads the module: it runs last.
-tests="regions_test wait_test fuzz_test libshm_heap_test libshm_registry_test libshm_fuzz_test libshm_channel_test module_test"
+tests="regions_test wait_test fuzz_test libshm_heap_test libshm_registry_test libshm_fuzz_test libshm_channel_test module_test cli-test"
 bad_log='BUG:|WARNING:|Oops|general protection fault|Call Trace|Kernel panic|UBSAN:|KASAN:|soft lockup|blocked for more than'
 
 kernels=$("$top/scripts/kernels.sh") || exit 1
-make -s -C "$top" BUILD="$build" selftests || exit 1
+make -s -C "$top" BUILD="$build" selftests cli || exit 1
 mkdir -p "$cache" "$results"
 
 # The kernel image, from Debian's package (downloaded, never installed).
@@ -54,7 +54,15 @@ make_initrd() {	# make_initrd KERNEL KO OUT
 	cp "$top/scripts/vm-init.sh" "$root/init"
 	cp "$2" "$root/shmipc.ko"
 	for t in $tests; do
-		cp "$build/selftests/$t" "$root/tests/$t"
+		[ "$t" = cli-test ] || cp "$build/selftests/$t" "$root/tests/$t"
+	done
+	# The shmipc tool links libkmod, which Debian ships only as a shared
+	# library: carry the tool, its libraries and the loader.
+	cp "$top/scripts/cli-test.sh" "$root/tests/cli-test"
+	cp "$build/cli/shmipc" "$root/bin/shmipc"
+	for lib in $(ldd "$build/cli/shmipc" | grep -o '/[^ ]*'); do
+		mkdir -p "$root$(dirname "$lib")"
+		cp -L "$lib" "$root$lib"
 	done
 	echo "$tests" >"$root/tests/order"
 	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$3"
