@@ -396,8 +396,15 @@ static int bcast_publish(struct shmipc_chan *ch, struct shmipc_desc *d)
 
 		if (!atomic_load(&sub->pid))
 			continue;
-		subs++;
 		cur = atomic_load_explicit(&sub->cursor, memory_order_acquire);
+		if (n >= ch->capacity && cur <= n - ch->capacity &&
+		    !shmipc_pid_alive(atomic_load(&sub->pid))) {
+			/* A dead subscriber must not hold the publisher up. */
+			sub_drain(ch->shm, c, slots, i, ch->capacity);
+			atomic_store(&sub->pid, 0);
+			continue;
+		}
+		subs++;
 		while (n >= ch->capacity && cur <= n - ch->capacity) {
 			uint64_t off = slots[cur & mask].d.offset;
 
@@ -675,8 +682,8 @@ static int deliver(struct shmipc_chan *ch, const struct shmipc_desc *d,
 		memcpy(msg->inline_data, d->data, size);
 		msg->data = msg->inline_data;
 	} else if (off < shm->heap_off || off > shm->heap_end ||
-		   size > shm->heap_end - off || !shmipc_block_refs(shm, off)) {
-		goto bad;
+		   size > shm->heap_end - off || size > shmipc_block_size(shm, off)) {
+		goto bad;	/* not a block of ours, or bigger than its block */
 	} else {
 		msg->data = shm->base + off;
 	}

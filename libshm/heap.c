@@ -552,6 +552,14 @@ _Atomic uint32_t *shmipc_block_refs(struct shmipc *shm, uint64_t off)
 	return b ? &b->refs : NULL;
 }
 
+/* The payload size of the used block at @off, or 0; same rules as above. */
+uint64_t shmipc_block_size(struct shmipc *shm, uint64_t off)
+{
+	struct blk *b = used_block(shm, off);
+
+	return b ? bsize(b) : 0;
+}
+
 SHMIPC_API int shmipc_alloc_size(struct shmipc *shm, uint64_t off, size_t *size)
 {
 	struct blk *b;

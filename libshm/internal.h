@@ -288,5 +288,6 @@ int shmipc_registry_validate(struct shmipc *shm, uint64_t off, uint64_t end,
 int shmipc_heap_init(struct shmipc *shm, uint64_t heap_off, uint64_t heap_size);
 int shmipc_heap_validate(struct shmipc *shm);
 _Atomic uint32_t *shmipc_block_refs(struct shmipc *shm, uint64_t off);
+uint64_t shmipc_block_size(struct shmipc *shm, uint64_t off);
 
 #endif /* LIBSHM_INTERNAL_H */

@@ -470,6 +470,41 @@ TEST_F(chan, killed_peers)
 	ASSERT_EQ(0, shmipc_chan_remove(self->shm, "kp"));
 }
 
+/* A subscriber that died with its backlog does not hold the publisher up. */
+TEST_F(chan, dead_subscriber_released)
+{
+	struct shmipc_chan *pub = open_chan(self->shm, "ds", SHMIPC_CHAN_BROADCAST, 4, 0);
+	char big[200];
+	unsigned int i;
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(NULL, pub);
+	memset(big, 'd', sizeof(big));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct shmipc_chan_options so = { .flags = SHMIPC_CHAN_SUBSCRIBE };
+		struct shmipc_chan *sub;
+
+		if (shmipc_chan_open(self->shm, "ds", &so, &sub))
+			_exit(1);
+		_exit(0);	/* subscribed, then gone without a word */
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	for (i = 0; i < 20; i++)	/* 5 laps of a 4-slot ring */
+		ASSERT_EQ(0, shmipc_send(pub, big, sizeof(big), 0, 0)) TH_LOG("message %u", i);
+	shmipc_chan_close(pub);
+	ASSERT_EQ(0, shmipc_chan_remove(self->shm, "ds"));
+	/*
+	 * Its messages went back, but the channel's own block stays: the dead
+	 * process still holds a registry reference (the process-death work
+	 * reclaims those).
+	 */
+	ASSERT_EQ(0, shmipc_heap_check(self->shm));
+}
+
 /* ---- multi-process stress ---- */
 
 struct stress_shared {			/* an anonymous shared mapping */
