@@ -222,8 +222,6 @@ static int rm_run(int argc, char **argv)
 
 			err = shmipc_unlink(region, def && !strcmp(def, "kmod") ?
 					    SHMIPC_BACKEND_POSIX : SHMIPC_BACKEND_KMOD);
-			if (err && err != -ENOENT)
-				err = -ENOENT;
 		}
 		return err ? fail(err, "rm %s", region) : 0;
 	}
