@@ -22,6 +22,7 @@
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/uidgid.h>
+#include <linux/wait.h>
 #include <linux/shmipc.h>
 
 #define SHMIPC_WAIT_HASH_BITS	5
@@ -35,6 +36,22 @@
 struct shmipc_wait_bucket {
 	spinlock_t lock;	/* @waiters and their woken flags */
 	struct list_head waiters;
+};
+
+/**
+ * struct shmipc_attach - an attachment: one region file
+ * @r:		its region
+ * @owner:	thread group of the process that opened it
+ * @token:	(generation << SHMIPC_PEER_SLOT_BITS) | slot
+ * @seen:	the death count the last SHMIPC_IOC_PEERS returned (poll)
+ * @dead:	under @r->attach_lock
+ */
+struct shmipc_attach {
+	struct shmipc_region *r;
+	struct pid *owner;
+	u32 token;
+	u32 seen;
+	bool dead;
 };
 
 /**
@@ -55,6 +72,12 @@ struct shmipc_wait_bucket {
  * @nr_maps:	mapped VMAs
  * @nr_waiters:	tasks asleep in SHMIPC_IOC_WAIT
  * @buckets:	wait queues, hashed by word offset
+ * @attach_lock: protects @slots, @next_gen and the writes to @status
+ * @slots:	live attachments by slot
+ * @next_gen:	generation of the next token
+ * @status_page: the read-only status page
+ * @status:	its kernel address
+ * @death_wq:	poll()ers waiting for a death
  */
 struct shmipc_region {
 	refcount_t ref;
@@ -73,6 +96,12 @@ struct shmipc_region {
 	atomic_t nr_maps;
 	atomic_t nr_waiters;
 	struct shmipc_wait_bucket buckets[SHMIPC_WAIT_BUCKETS];
+	spinlock_t attach_lock;	/* @slots, @next_gen, @status */
+	struct shmipc_attach *slots[SHMIPC_MAX_PEERS];
+	u32 next_gen;
+	struct page *status_page;
+	struct shmipc_status *status;
+	wait_queue_head_t death_wq;
 };
 
 /* Module parameters (main.c); read with READ_ONCE, they are writable. */
@@ -98,6 +127,7 @@ void shmipc_debugfs_exit(void);
 
 /* wait.c */
 void shmipc_wait_init(struct shmipc_region *r);
+void shmipc_wait_wake_deaths(struct shmipc_region *r);
 int shmipc_ioctl_wait(struct shmipc_region *r, struct shmipc_wait __user *uarg);
 int shmipc_ioctl_wake(struct shmipc_region *r, struct shmipc_wake __user *uarg);
 

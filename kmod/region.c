@@ -15,6 +15,9 @@
 #include <linux/file.h>
 #include <linux/hashtable.h>
 #include <linux/mm.h>
+#include <linux/pid.h>
+#include <linux/poll.h>
+#include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -147,6 +150,8 @@ static void shmipc_region_free(struct shmipc_region *r)
 	for (i = 0; i < r->nr_pages && r->pages[i]; i++)
 		put_page(r->pages[i]);
 	kvfree(r->pages);
+	if (r->status_page)
+		put_page(r->status_page);
 	kfree(r);
 }
 
@@ -159,10 +164,16 @@ static struct shmipc_region *shmipc_region_alloc(const char *name, size_t size,
 	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
 	if (!r)
 		return ERR_PTR(-ENOMEM);
+	r->status_page = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+	if (!r->status_page) {
+		kfree(r);
+		return ERR_PTR(-ENOMEM);
+	}
 	r->nr_pages = size >> PAGE_SHIFT;
 	r->pages = kvcalloc(r->nr_pages, sizeof(*r->pages),
 			    GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!r->pages) {
+		put_page(r->status_page);
 		kfree(r);
 		return ERR_PTR(-ENOMEM);
 	}
@@ -190,6 +201,12 @@ static struct shmipc_region *shmipc_region_alloc(const char *name, size_t size,
 	atomic_set(&r->nr_fds, 0);
 	atomic_set(&r->nr_maps, 0);
 	shmipc_wait_init(r);
+	spin_lock_init(&r->attach_lock);
+	init_waitqueue_head(&r->death_wq);
+	r->next_gen = 1;
+	r->status = page_address(r->status_page);
+	r->status->magic = SHMIPC_STATUS_MAGIC;
+	r->status->max_peers = SHMIPC_MAX_PEERS;
 	return r;
 
 free_region:
@@ -237,7 +254,7 @@ int shmipc_region_create(const char *name, u64 size, umode_t mode,
 	int err;
 
 	if (size > READ_ONCE(shmipc_max_region_size) ||
-	    size > (SIZE_MAX & PAGE_MASK))
+	    size > (SIZE_MAX & PAGE_MASK) || size >= SHMIPC_STATUS_OFFSET)
 		return -E2BIG;
 	size = PAGE_ALIGN(size);
 
@@ -457,23 +474,30 @@ void shmipc_region_destroy_all(void)
 	     shmipc_nr_live, shmipc_live_bytes);
 }
 
+static struct shmipc_region *shmipc_file_region(struct file *file)
+{
+	struct shmipc_attach *a = file->private_data;
+
+	return a->r;
+}
+
 static void shmipc_vm_open(struct vm_area_struct *vma)
 {
-	struct shmipc_region *r = vma->vm_file->private_data;
+	struct shmipc_region *r = shmipc_file_region(vma->vm_file);
 
 	atomic_inc(&r->nr_maps);
 }
 
 static void shmipc_vm_close(struct vm_area_struct *vma)
 {
-	struct shmipc_region *r = vma->vm_file->private_data;
+	struct shmipc_region *r = shmipc_file_region(vma->vm_file);
 
 	atomic_dec(&r->nr_maps);
 }
 
 static vm_fault_t shmipc_vm_fault(struct vm_fault *vmf)
 {
-	struct shmipc_region *r = vmf->vma->vm_file->private_data;
+	struct shmipc_region *r = shmipc_file_region(vmf->vma->vm_file);
 	struct page *page;
 
 	if (vmf->pgoff >= r->nr_pages)
@@ -490,10 +514,41 @@ static const struct vm_operations_struct shmipc_vm_ops = {
 	.fault = shmipc_vm_fault,
 };
 
+static vm_fault_t shmipc_status_fault(struct vm_fault *vmf)
+{
+	struct shmipc_region *r = shmipc_file_region(vmf->vma->vm_file);
+
+	if (vmf->pgoff != SHMIPC_STATUS_OFFSET >> PAGE_SHIFT)
+		return VM_FAULT_SIGBUS;
+	get_page(r->status_page);
+	vmf->page = r->status_page;
+	return 0;
+}
+
+static const struct vm_operations_struct shmipc_status_vm_ops = {
+	.fault = shmipc_status_fault,
+};
+
+/* The status page: one page, shared, never writable or executable. */
+static int shmipc_status_mmap(struct vm_area_struct *vma)
+{
+	if (vma_pages(vma) != 1 || !(vma->vm_flags & VM_MAYSHARE))
+		return -EINVAL;
+	if (vma->vm_flags & (VM_WRITE | VM_EXEC))
+		return -EPERM;
+	vm_flags_clear(vma, VM_MAYWRITE | VM_MAYEXEC);
+	vm_flags_set(vma, VM_DONTEXPAND);
+	vma->vm_ops = &shmipc_status_vm_ops;
+	return 0;
+}
+
 static int shmipc_region_mmap(struct file *file, struct vm_area_struct *vma)
 {
-	struct shmipc_region *r = file->private_data;
+	struct shmipc_region *r = shmipc_file_region(file);
 	unsigned long pages = vma_pages(vma);
+
+	if (vma->vm_pgoff == SHMIPC_STATUS_OFFSET >> PAGE_SHIFT)
+		return shmipc_status_mmap(vma);
 
 	/*
 	 * MAP_SHARED sets VM_MAYSHARE; VM_SHARED is cleared by the core for a
@@ -516,7 +571,8 @@ static int shmipc_region_mmap(struct file *file, struct vm_area_struct *vma)
 static int shmipc_ioctl_info(struct file *file, struct shmipc_info __user *uarg)
 {
 	struct user_namespace *ns = current_user_ns();
-	struct shmipc_region *r = file->private_data;
+	struct shmipc_attach *a = file->private_data;
+	struct shmipc_region *r = a->r;
 	struct shmipc_info info = {};
 
 	strscpy(info.name, r->name, sizeof(info.name));
@@ -533,15 +589,78 @@ static int shmipc_ioctl_info(struct file *file, struct shmipc_info __user *uarg)
 	info.nr_fds = atomic_read(&r->nr_fds);
 	info.nr_mappings = atomic_read(&r->nr_maps);
 	info.nr_waiters = atomic_read(&r->nr_waiters);
+	info.peer_id = a->token;
+	info.deaths = READ_ONCE(r->status->deaths);
 	if (copy_to_user(uarg, &info, sizeof(info)))
 		return -EFAULT;
 	return 0;
 }
 
+/* What SHMIPC_IOC_PEERS copies under the lock, to translate outside it. */
+struct shmipc_peer_snap {
+	struct pid *owner;
+	u32 token;
+};
+
+static int shmipc_ioctl_peers(struct file *file, struct shmipc_peers __user *uarg)
+{
+	struct shmipc_attach *a = file->private_data;
+	struct shmipc_region *r = a->r;
+	struct shmipc_peer_entry *ents;
+	struct shmipc_peer_snap *snap;
+	struct shmipc_peers arg;
+	u32 i, n, total = 0, deaths;
+	int err = 0;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (arg.reserved[0] || arg.reserved[1] || arg.capacity > SHMIPC_MAX_PEERS)
+		return -EINVAL;
+	ents = kvcalloc(max(arg.capacity, 1U), sizeof(*ents), GFP_KERNEL);
+	snap = kvcalloc(max(arg.capacity, 1U), sizeof(*snap), GFP_KERNEL);
+	if (!ents || !snap) {
+		err = -ENOMEM;
+		goto free_arrays;
+	}
+	spin_lock(&r->attach_lock);
+	deaths = r->status->deaths;
+	for (i = 0; i < SHMIPC_MAX_PEERS; i++) {
+		struct shmipc_attach *p = r->slots[i];
+
+		if (!p)
+			continue;
+		if (total < arg.capacity) {
+			snap[total].owner = get_pid(p->owner);
+			snap[total].token = p->token;
+		}
+		total++;
+	}
+	spin_unlock(&r->attach_lock);
+	n = min(total, arg.capacity);
+	for (i = 0; i < n; i++) {
+		ents[i].id = snap[i].token;
+		ents[i].pid = pid_vnr(snap[i].owner);
+		ents[i].flags = snap[i].token == a->token ? SHMIPC_PEER_SELF : 0;
+		put_pid(snap[i].owner);
+	}
+	WRITE_ONCE(a->seen, deaths);
+	arg.count = n;
+	arg.total = total;
+	arg.deaths = deaths;
+	if ((n && copy_to_user(u64_to_user_ptr(arg.entries), ents,
+			       n * sizeof(*ents))) ||
+	    copy_to_user(uarg, &arg, sizeof(arg)))
+		err = -EFAULT;
+free_arrays:
+	kvfree(snap);
+	kvfree(ents);
+	return err;
+}
+
 static long shmipc_region_ioctl(struct file *file, unsigned int cmd,
 				unsigned long arg)
 {
-	struct shmipc_region *r = file->private_data;
+	struct shmipc_region *r = shmipc_file_region(file);
 	void __user *uarg = (void __user *)arg;
 
 	switch (cmd) {
@@ -551,14 +670,103 @@ static long shmipc_region_ioctl(struct file *file, unsigned int cmd,
 		return shmipc_ioctl_wake(r, uarg);
 	case SHMIPC_IOC_INFO:
 		return shmipc_ioctl_info(file, uarg);
+	case SHMIPC_IOC_PEERS:
+		return shmipc_ioctl_peers(file, uarg);
 	}
 	return -ENOTTY;
 }
 
+/*
+ * Marks @a dead: its token leaves the status page, then the death count
+ * moves, then every death waiter and poll()er is woken. A reader that finds
+ * the count unchanged after reading a token therefore read the token before
+ * it was cleared; shmipc_wait_wake_deaths() explains why a waiter cannot
+ * sleep through the death.
+ */
+static void shmipc_attach_kill(struct shmipc_attach *a)
+{
+	struct shmipc_region *r = a->r;
+	struct shmipc_status *st = r->status;
+
+	spin_lock(&r->attach_lock);
+	if (a->dead) {
+		spin_unlock(&r->attach_lock);
+		return;
+	}
+	a->dead = true;
+	r->slots[a->token & SHMIPC_PEER_SLOT_MASK] = NULL;
+	WRITE_ONCE(st->peers[a->token & SHMIPC_PEER_SLOT_MASK], 0);
+	WRITE_ONCE(st->nr_alive, st->nr_alive - 1);
+	smp_wmb();	/* the token is gone before the count moves */
+	WRITE_ONCE(st->deaths, st->deaths + 1);
+	spin_unlock(&r->attach_lock);
+	shmipc_wait_wake_deaths(r);
+	wake_up_interruptible_poll(&r->death_wq, EPOLLPRI);
+}
+
+/* A new attachment in a free slot, or -EUSERS. */
+static struct shmipc_attach *shmipc_attach_new(struct shmipc_region *r)
+{
+	struct shmipc_attach *a;
+	u32 slot, gen;
+
+	a = kzalloc(sizeof(*a), GFP_KERNEL_ACCOUNT);
+	if (!a)
+		return ERR_PTR(-ENOMEM);
+	a->r = r;
+	a->owner = get_pid(task_tgid(current));
+	spin_lock(&r->attach_lock);
+	for (slot = 0; slot < SHMIPC_MAX_PEERS; slot++)
+		if (!r->slots[slot])
+			break;
+	if (slot == SHMIPC_MAX_PEERS) {
+		spin_unlock(&r->attach_lock);
+		put_pid(a->owner);
+		kfree(a);
+		return ERR_PTR(-EUSERS);
+	}
+	gen = r->next_gen;
+	r->next_gen = gen + 1 < BIT(30 - SHMIPC_PEER_SLOT_BITS) ? gen + 1 : 1;
+	a->token = gen << SHMIPC_PEER_SLOT_BITS | slot;
+	a->seen = r->status->deaths;
+	r->slots[slot] = a;
+	WRITE_ONCE(r->status->nr_alive, r->status->nr_alive + 1);
+	WRITE_ONCE(r->status->peers[slot], a->token);
+	spin_unlock(&r->attach_lock);
+	return a;
+}
+
+/*
+ * Called on every close of an fd of the file. Only the owner's exit kills
+ * the attachment here: a child that inherited the fd, or a process it was
+ * passed to, keeps the file open but is not the peer the token names.
+ */
+static int shmipc_region_flush(struct file *file, fl_owner_t id)
+{
+	struct shmipc_attach *a = file->private_data;
+
+	if ((current->flags & PF_EXITING) && task_tgid(current) == a->owner)
+		shmipc_attach_kill(a);
+	return 0;
+}
+
+static __poll_t shmipc_region_poll(struct file *file, poll_table *wait)
+{
+	struct shmipc_attach *a = file->private_data;
+	struct shmipc_region *r = a->r;
+
+	poll_wait(file, &r->death_wq, wait);
+	return READ_ONCE(r->status->deaths) != READ_ONCE(a->seen) ? EPOLLPRI : 0;
+}
+
 static int shmipc_region_release(struct inode *inode, struct file *file)
 {
-	struct shmipc_region *r = file->private_data;
+	struct shmipc_attach *a = file->private_data;
+	struct shmipc_region *r = a->r;
 
+	shmipc_attach_kill(a);
+	put_pid(a->owner);
+	kfree(a);
 	atomic_dec(&r->nr_fds);
 	shmipc_region_put(r);
 	return 0;
@@ -567,6 +775,8 @@ static int shmipc_region_release(struct inode *inode, struct file *file)
 static const struct file_operations shmipc_region_fops = {
 	.owner = THIS_MODULE,
 	.release = shmipc_region_release,
+	.flush = shmipc_region_flush,
+	.poll = shmipc_region_poll,
 	.mmap = shmipc_region_mmap,
 	.unlocked_ioctl = shmipc_region_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
@@ -584,11 +794,22 @@ static const struct file_operations shmipc_region_fops = {
 struct file *shmipc_region_file(struct shmipc_region *r, u32 access)
 {
 	int flags = (access & SHMIPC_ACCESS_WRITE) ? O_RDWR : O_RDONLY;
+	struct shmipc_attach *a;
 	struct file *file;
 
-	file = anon_inode_getfile("[shmipc]", &shmipc_region_fops, r, flags);
-	if (!IS_ERR(file))
-		atomic_inc(&r->nr_fds);
+	a = shmipc_attach_new(r);
+	if (IS_ERR(a))
+		return ERR_CAST(a);
+	file = anon_inode_getfile("[shmipc]", &shmipc_region_fops, a, flags);
+	if (IS_ERR(file))
+		goto kill_attach;
+	atomic_inc(&r->nr_fds);
+	return file;
+
+kill_attach:
+	shmipc_attach_kill(a);
+	put_pid(a->owner);
+	kfree(a);
 	return file;
 }
 
@@ -597,15 +818,17 @@ static int shmipc_debugfs_show(struct seq_file *m, void *unused)
 	struct shmipc_region *r;
 
 	mutex_lock(&shmipc_mutex);
-	seq_puts(m, "id name size uid gid mode fds mappings waiters state\n");
+	seq_puts(m, "id name size uid gid mode fds mappings waiters state peers deaths\n");
 	list_for_each_entry(r, &shmipc_regions, node)
-		seq_printf(m, "%llu %s %zu %u %u %04o %d %d %d %s\n",
+		seq_printf(m, "%llu %s %zu %u %u %04o %d %d %d %s %u %u\n",
 			   r->id, r->name, r->size,
 			   from_kuid(&init_user_ns, r->uid),
 			   from_kgid(&init_user_ns, r->gid), r->mode,
 			   atomic_read(&r->nr_fds), atomic_read(&r->nr_maps),
 			   atomic_read(&r->nr_waiters),
-			   r->linked ? "linked" : "unlinked");
+			   r->linked ? "linked" : "unlinked",
+			   READ_ONCE(r->status->nr_alive),
+			   READ_ONCE(r->status->deaths));
 	seq_printf(m, "total regions %u named %u bytes %llu\n",
 		   shmipc_nr_live, shmipc_nr_linked, shmipc_live_bytes);
 	mutex_unlock(&shmipc_mutex);

@@ -26,6 +26,14 @@
  * returns, so the waker may touch the on-stack waiter and its task for as
  * long as it holds the lock, and a wake that races with a timeout or a
  * signal is reported as a wake, never dropped.
+ *
+ * Why no death is slept through (SHMIPC_WAIT_PEER_DEATH). A death first
+ * moves the region's death count, then takes every bucket lock in turn and
+ * wakes the death waiters queued there. The waiter compares the count with
+ * the one it was given while it holds its bucket lock, after queueing. If
+ * its lock section comes first, the killer finds it queued; if the killer's
+ * comes first, the count was stored before the killer released the lock
+ * that the waiter then acquired, so the waiter sees the new count.
  */
 
 #include <linux/hash.h>
@@ -44,12 +52,16 @@
  * @task:	the sleeper
  * @offset:	the word it waits on
  * @woken:	set by a waker under the bucket lock
+ * @death:	wants to be woken by a death (SHMIPC_WAIT_PEER_DEATH)
+ * @died:	woken by a death; set with @woken
  */
 struct shmipc_waiter {
 	struct list_head node;
 	struct task_struct *task;
 	u64 offset;
 	bool woken;
+	bool death;
+	bool died;
 };
 
 /**
@@ -124,7 +136,7 @@ static int shmipc_sleep(struct shmipc_waiter *w, s64 deadline_ns)
  * @r:		the region of the fd
  * @uarg:	struct shmipc_wait in user memory
  *
- * Return: 0, -EAGAIN, -ETIMEDOUT, -EINTR, -EINVAL or -EFAULT.
+ * Return: 0, -EAGAIN, -ETIMEDOUT, -EINTR, -EOWNERDEAD, -EINVAL or -EFAULT.
  */
 int shmipc_ioctl_wait(struct shmipc_region *r, struct shmipc_wait __user *uarg)
 {
@@ -135,15 +147,22 @@ int shmipc_ioctl_wait(struct shmipc_region *r, struct shmipc_wait __user *uarg)
 
 	if (copy_from_user(&arg, uarg, sizeof(arg)))
 		return -EFAULT;
-	if (arg.flags || arg.reserved || arg.deadline_ns < 0 ||
-	    !shmipc_word_valid(r, arg.offset))
+	if ((arg.flags & ~SHMIPC_WAIT_FLAGS) || arg.reserved ||
+	    (arg.deaths && !(arg.flags & SHMIPC_WAIT_PEER_DEATH)) ||
+	    arg.deadline_ns < 0 || !shmipc_word_valid(r, arg.offset))
 		return -EINVAL;
 
 	w.offset = arg.offset;
+	w.death = arg.flags & SHMIPC_WAIT_PEER_DEATH;
 	b = shmipc_bucket(r, arg.offset);
 	spin_lock(&b->lock);
 	list_add_tail(&w.node, &b->waiters);
 	/* Read only after queueing: see the comment at the top. */
+	if (w.death && READ_ONCE(r->status->deaths) != arg.deaths) {
+		list_del(&w.node);
+		spin_unlock(&b->lock);
+		return -EOWNERDEAD;
+	}
 	if (shmipc_read_word(r, arg.offset) != arg.expected) {
 		list_del(&w.node);
 		spin_unlock(&b->lock);
@@ -155,8 +174,8 @@ int shmipc_ioctl_wait(struct shmipc_region *r, struct shmipc_wait __user *uarg)
 	ret = shmipc_sleep(&w, arg.deadline_ns);
 
 	spin_lock(&b->lock);
-	if (w.woken)
-		ret = 0;	/* a wake consumed for us is reported */
+	if (w.woken)	/* a wake consumed for us is reported */
+		ret = w.died ? -EOWNERDEAD : 0;
 	else
 		list_del(&w.node);
 	atomic_dec(&r->nr_waiters);
@@ -199,4 +218,31 @@ int shmipc_ioctl_wake(struct shmipc_region *r, struct shmipc_wake __user *uarg)
 	}
 	spin_unlock(&b->lock);
 	return (int)woken;
+}
+
+/**
+ * shmipc_wait_wake_deaths() - wake every death waiter of a region
+ * @r:	the region, whose death count the caller has just moved
+ *
+ * See the top of the file for why a waiter cannot miss it.
+ */
+void shmipc_wait_wake_deaths(struct shmipc_region *r)
+{
+	struct shmipc_waiter *w, *next;
+	unsigned int i;
+
+	for (i = 0; i < SHMIPC_WAIT_BUCKETS; i++) {
+		struct shmipc_wait_bucket *b = &r->buckets[i];
+
+		spin_lock(&b->lock);
+		list_for_each_entry_safe(w, next, &b->waiters, node) {
+			if (!w->death)
+				continue;
+			list_del_init(&w->node);
+			w->died = true;
+			WRITE_ONCE(w->woken, true);
+			wake_up_process(w->task);
+		}
+		spin_unlock(&b->lock);
+	}
 }

@@ -51,9 +51,12 @@ TEST_F(word, bad_args)
 	ASSERT_EQ(-EINVAL, word_wait(self->fd, SIZE - 2, 0, 1));
 	ASSERT_EQ(-EINVAL, word_wait(self->fd, UINT64_MAX - 3, 0, 1));
 	ASSERT_EQ(-EINVAL, word_wait(self->fd, 0, 0, -1));
-	w.flags = 1;
+	w.flags = 2;
 	ASSERT_EQ(-EINVAL, xioctl(self->fd, SHMIPC_IOC_WAIT, &w));
 	w.flags = 0;
+	w.deaths = 1;		/* a death count without the flag */
+	ASSERT_EQ(-EINVAL, xioctl(self->fd, SHMIPC_IOC_WAIT, &w));
+	w.deaths = 0;
 	w.reserved = 1;
 	ASSERT_EQ(-EINVAL, xioctl(self->fd, SHMIPC_IOC_WAIT, &w));
 	ASSERT_EQ(-EFAULT, xioctl(self->fd, SHMIPC_IOC_WAIT, NULL));

@@ -11,6 +11,19 @@
  *   _INFO). It behaves like a memfd: it survives fork(), can be passed over
  *   a UNIX socket with SCM_RIGHTS and is always created close-on-exec.
  *
+ * Attachments. Every region file is an attachment: a process that opened
+ * the region. It has a token, (generation << SHMIPC_PEER_SLOT_BITS) | slot,
+ * nonzero and below 2^30, unique among the region's attachments for 2^21
+ * reuses of a slot. The module publishes the tokens of the live attachments
+ * in a read-only status page (struct shmipc_status), mapped from the region
+ * fd at SHMIPC_STATUS_OFFSET, so that liveness costs one load. An attachment
+ * dies when its file is released for any reason, or when the process that
+ * opened it exits, even while a process it fork()ed, or one it passed the fd
+ * to, still holds the file: the token names the opener, so a process that
+ * inherits or receives a region fd opens the region itself to be a peer.
+ * A death wakes every SHMIPC_WAIT_PEER_DEATH waiter of the region and every
+ * poll()er of its region fds (EPOLLPRI).
+ *
  * Every struct has a fixed size and explicit padding, so the layout is the
  * same for 32- and 64-bit callers. Fields named "reserved" and every flag bit
  * not defined here must be zero, else the call fails with -EINVAL; they are
@@ -22,6 +35,7 @@
 #ifndef _UAPI_LINUX_SHMIPC_H
 #define _UAPI_LINUX_SHMIPC_H
 
+#include <linux/const.h>
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
@@ -46,6 +60,22 @@
 #define SHMIPC_ACCESS_WRITE	0x2U
 #define SHMIPC_ACCESS_RDONLY	SHMIPC_ACCESS_READ
 #define SHMIPC_ACCESS_RDWR	(SHMIPC_ACCESS_READ | SHMIPC_ACCESS_WRITE)
+
+/* Attachments per region, and the token layout (see the top). */
+#define SHMIPC_MAX_PEERS	512
+#define SHMIPC_PEER_SLOT_BITS	9
+#define SHMIPC_PEER_SLOT_MASK	(SHMIPC_MAX_PEERS - 1)
+
+/* mmap() offset of the read-only status page; regions are smaller. */
+#define SHMIPC_STATUS_OFFSET	_BITULL(40)
+#define SHMIPC_STATUS_MAGIC	0x54415453U	/* "STAT" */
+
+/* struct shmipc_wait.flags */
+#define SHMIPC_WAIT_PEER_DEATH	0x1U	/* wake with -EOWNERDEAD on a death */
+#define SHMIPC_WAIT_FLAGS	SHMIPC_WAIT_PEER_DEATH
+
+/* struct shmipc_peer_entry.flags */
+#define SHMIPC_PEER_SELF	0x1U	/* the attachment of the fd asked */
 
 /* SHMIPC_IOC_WAKE count that wakes every waiter. */
 #define SHMIPC_WAKE_ALL		0xffffffffU
@@ -74,7 +104,8 @@
  * and SHMIPC_CREATE_EXCL), -E2BIG (@size above the max_region_size module
  * parameter), -ENOSPC (max_regions, max_total_bytes or max_user_bytes would
  * be exceeded), -ENOMEM (no memory, or the memory cgroup's limit), -EACCES
- * (opening an existing region the caller may not read and write), -EMFILE.
+ * (opening an existing region the caller may not read and write), -EUSERS
+ * (SHMIPC_MAX_PEERS attachments exist), -EMFILE.
  */
 struct shmipc_create {
 	char  name[SHMIPC_NAME_MAX];
@@ -96,7 +127,8 @@ struct shmipc_create {
  *
  * Returns 0, or -EINVAL (bad name, @access not one of the two values,
  * nonzero reserved), -ENOENT (no region of that name), -EACCES (the region's
- * owner, group and mode deny the access asked), -EMFILE.
+ * owner, group and mode deny the access asked), -EUSERS (SHMIPC_MAX_PEERS
+ * attachments exist), -EMFILE.
  */
 struct shmipc_open {
 	char  name[SHMIPC_NAME_MAX];
@@ -163,12 +195,43 @@ struct shmipc_list {
 };
 
 /**
+ * struct shmipc_status - the status page, written by the module only
+ * @magic:	SHMIPC_STATUS_MAGIC
+ * @max_peers:	entries in @peers
+ * @deaths:	attachments of the region that have died, ever (wraps);
+ *		stored after the dead token is cleared from @peers
+ * @nr_alive:	live attachments
+ * @reserved:	zero
+ * @peers:	slot s holds the token of the live attachment in slot s, or 0;
+ *		token t is alive while @peers[t & SHMIPC_PEER_SLOT_MASK] == t
+ *
+ * mmap(NULL, 4096, PROT_READ, MAP_SHARED, region_fd, SHMIPC_STATUS_OFFSET).
+ * Only read-only, shared, one-page mappings of it are allowed.
+ */
+struct shmipc_status {
+	__u32 magic;
+	__u32 max_peers;
+	__u32 deaths;
+	__u32 nr_alive;
+	__u32 reserved[12];
+	__u32 peers[SHMIPC_MAX_PEERS];
+};
+
+/**
  * struct shmipc_wait - SHMIPC_IOC_WAIT argument (region fd)
  * @offset:	byte offset of a 4-byte aligned __u32 inside the region
  * @expected:	sleep only while the word holds this value
- * @flags:	must be zero
+ * @flags:	0 or SHMIPC_WAIT_PEER_DEATH
  * @deadline_ns: absolute CLOCK_MONOTONIC time to give up at, in ns;
  *		0 waits without a deadline
+ * @deaths:	with SHMIPC_WAIT_PEER_DEATH: sleep only while the region's
+ *		death count (struct shmipc_status.deaths) equals this; else 0
+ * @reserved:	must be zero
+ *
+ * With SHMIPC_WAIT_PEER_DEATH, an attachment's death wakes the caller with
+ * -EOWNERDEAD, and so does a death count other than @deaths, read after the
+ * caller is queued: a caller that read the count, then found every peer it
+ * depends on alive, cannot sleep through a death that came in between.
  *
  * Allowed on read-only region fds, like WAKE.
  * Futex semantics, keyed by (region, @offset) and never by user address,
@@ -180,15 +243,17 @@ struct shmipc_list {
  * the caller's protocol goes: re-check the word), -EAGAIN when the word did
  * not hold @expected, -ETIMEDOUT at @deadline_ns, -EINTR when a signal
  * arrived (never restarted, even with SA_RESTART: call again, the deadline
- * is absolute), -EINVAL (unaligned offset, offset past the end, nonzero
- * flags, negative deadline).
+ * is absolute), -EOWNERDEAD (see above), -EINVAL (unaligned offset, offset
+ * past the end, unknown flags, nonzero @deaths without the flag, nonzero
+ * @reserved, negative deadline).
  */
 struct shmipc_wait {
 	__u64 offset;
 	__u32 expected;
 	__u32 flags;
 	__s64 deadline_ns;
-	__u64 reserved;
+	__u32 deaths;
+	__u32 reserved;
 };
 
 /**
@@ -221,6 +286,8 @@ struct shmipc_wake {
  * @nr_fds:	open region fds (this one included)
  * @nr_mappings: mapped VMAs
  * @nr_waiters: callers asleep in SHMIPC_IOC_WAIT
+ * @peer_id:	this fd's attachment token
+ * @deaths:	the region's death count
  * @reserved:	zero
  *
  * Returns 0 or -EFAULT.
@@ -237,7 +304,46 @@ struct shmipc_info {
 	__u32 nr_fds;
 	__u32 nr_mappings;
 	__u32 nr_waiters;
-	__u64 reserved[4];
+	__u32 peer_id;
+	__u32 deaths;
+	__u64 reserved[3];
+};
+
+/**
+ * struct shmipc_peer_entry - one live attachment in a SHMIPC_IOC_PEERS answer
+ * @id:		its token
+ * @pid:	the process that opened it, in the caller's pid namespace
+ *		(0 when it is not visible there)
+ * @flags:	SHMIPC_PEER_*
+ * @reserved:	zero
+ */
+struct shmipc_peer_entry {
+	__u32 id;
+	__s32 pid;
+	__u32 flags;
+	__u32 reserved;
+};
+
+/**
+ * struct shmipc_peers - SHMIPC_IOC_PEERS argument (region fd)
+ * @entries:	user pointer to an array of @capacity entries
+ * @capacity:	in: entries the array holds
+ * @count:	out: entries written, in slot order
+ * @total:	out: live attachments
+ * @deaths:	out: the region's death count; poll() on this fd reports
+ *		EPOLLPRI until a PEERS call has returned the current count
+ * @reserved:	must be zero
+ *
+ * Returns 0, or -EINVAL (nonzero reserved, @capacity above
+ * SHMIPC_MAX_PEERS), -ENOMEM.
+ */
+struct shmipc_peers {
+	__u64 entries;
+	__u32 capacity;
+	__u32 count;
+	__u32 total;
+	__u32 deaths;
+	__u32 reserved[2];
 };
 
 /* ioctl magic 0xE1: unassigned in Documentation/userspace-api/ioctl/ioctl-number.rst. */
@@ -254,5 +360,6 @@ struct shmipc_info {
 #define SHMIPC_IOC_WAIT		_IOW(SHMIPC_IOC_MAGIC, 0x10, struct shmipc_wait)
 #define SHMIPC_IOC_WAKE		_IOW(SHMIPC_IOC_MAGIC, 0x11, struct shmipc_wake)
 #define SHMIPC_IOC_INFO		_IOR(SHMIPC_IOC_MAGIC, 0x12, struct shmipc_info)
+#define SHMIPC_IOC_PEERS	_IOWR(SHMIPC_IOC_MAGIC, 0x13, struct shmipc_peers)
 
 #endif /* _UAPI_LINUX_SHMIPC_H */
