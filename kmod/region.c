@@ -657,6 +657,41 @@ free_arrays:
 	return err;
 }
 
+static int shmipc_ioctl_attach(struct file *file,
+			       struct shmipc_attach_req __user *uarg)
+{
+	struct shmipc_region *r = shmipc_file_region(file);
+	struct shmipc_attach_req arg;
+	struct file *nfile;
+	u32 access = SHMIPC_ACCESS_READ;
+	int fd;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (arg.reserved[0] || arg.reserved[1] || arg.reserved[2])
+		return -EINVAL;
+	if (file->f_mode & FMODE_WRITE)
+		access |= SHMIPC_ACCESS_WRITE;
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0)
+		return fd;
+	refcount_inc(&r->ref);		/* the new file's */
+	nfile = shmipc_region_file(r, access);
+	if (IS_ERR(nfile)) {
+		shmipc_region_put(r);
+		put_unused_fd(fd);
+		return PTR_ERR(nfile);
+	}
+	arg.fd = fd;
+	if (copy_to_user(uarg, &arg, sizeof(arg))) {
+		fput(nfile);		/* drops the reference with the file */
+		put_unused_fd(fd);
+		return -EFAULT;
+	}
+	fd_install(fd, nfile);
+	return 0;
+}
+
 static long shmipc_region_ioctl(struct file *file, unsigned int cmd,
 				unsigned long arg)
 {
@@ -672,6 +707,8 @@ static long shmipc_region_ioctl(struct file *file, unsigned int cmd,
 		return shmipc_ioctl_info(file, uarg);
 	case SHMIPC_IOC_PEERS:
 		return shmipc_ioctl_peers(file, uarg);
+	case SHMIPC_IOC_ATTACH:
+		return shmipc_ioctl_attach(file, uarg);
 	}
 	return -ENOTTY;
 }

@@ -346,6 +346,22 @@ struct shmipc_peers {
 	__u32 reserved[2];
 };
 
+/**
+ * struct shmipc_attach_req - SHMIPC_IOC_ATTACH argument (region fd)
+ * @fd:		out: a new close-on-exec region fd, with the same access, for
+ *		the same region (named or not): a new attachment, owned by
+ *		the caller
+ * @reserved:	must be zero
+ *
+ * How a process that inherited a region fd over fork(), or received one,
+ * becomes a peer of its own. Returns 0, or -EINVAL (nonzero reserved),
+ * -EUSERS, -ENOMEM, -EMFILE.
+ */
+struct shmipc_attach_req {
+	__s32 fd;
+	__u32 reserved[3];
+};
+
 /* ioctl magic 0xE1: unassigned in Documentation/userspace-api/ioctl/ioctl-number.rst. */
 #define SHMIPC_IOC_MAGIC	0xE1
 
@@ -361,5 +377,6 @@ struct shmipc_peers {
 #define SHMIPC_IOC_WAKE		_IOW(SHMIPC_IOC_MAGIC, 0x11, struct shmipc_wake)
 #define SHMIPC_IOC_INFO		_IOR(SHMIPC_IOC_MAGIC, 0x12, struct shmipc_info)
 #define SHMIPC_IOC_PEERS	_IOWR(SHMIPC_IOC_MAGIC, 0x13, struct shmipc_peers)
+#define SHMIPC_IOC_ATTACH	_IOWR(SHMIPC_IOC_MAGIC, 0x14, struct shmipc_attach_req)
 
 #endif /* _UAPI_LINUX_SHMIPC_H */
