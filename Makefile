@@ -30,7 +30,7 @@ MANDIR     ?= $(PREFIX)/share/man
 LIBSHM_VERSION := 0.1.0
 
 # libshm: MIT, C11, -errno returns, only the symbols of libshm.map exported.
-LIBSHM_SRCS := region.c heap.c registry.c queue.c channel.c crc32c.c backend_posix.c backend_kmod.c
+LIBSHM_SRCS := region.c peer.c heap.c registry.c queue.c channel.c endpoint.c broadcast.c crc32c.c backend_posix.c backend_kmod.c
 LIBSHM_CFLAGS := -std=c11 -O2 -g -Wall -Wextra -Werror -fPIC \
 	-fvisibility=hidden -Iuapi -Ilibshm
 LIBSHM_OBJS := $(LIBSHM_SRCS:%.c=$(BUILD)/libshm/%.o)
@@ -54,7 +54,7 @@ $(BUILD)/examples/%: examples/%.c libshm/libshm.h $(BUILD)/libshm/libshm.a
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Ilibshm -o $@ $< $(BUILD)/libshm/libshm.a
 
 # The shmipc tool: libshm (static) and libkmod.
-CLI_SRCS := shmipc.c module.c inspect.c io.c bench.c
+CLI_SRCS := shmipc.c module.c inspect.c io.c peers.c bench.c
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/cli/%.o)
 
 cli: $(BUILD)/cli/shmipc $(BENCHES:%=$(BUILD)/bench/%)

@@ -33,6 +33,8 @@ extern const struct cmd cmd_status, cmd_module;
 extern const struct cmd cmd_ls, cmd_stat, cmd_top;
 /* io.c */
 extern const struct cmd cmd_send, cmd_recv, cmd_rm;
+/* peers.c */
+extern const struct cmd cmd_peers;
 /* bench.c */
 extern const struct cmd cmd_bench;
 

@@ -16,7 +16,7 @@
 const char *prog = "shmipc";
 
 static const struct cmd *const cmds[] = {
-	&cmd_status, &cmd_module, &cmd_ls, &cmd_stat, &cmd_top,
+	&cmd_status, &cmd_module, &cmd_ls, &cmd_stat, &cmd_top, &cmd_peers,
 	&cmd_send, &cmd_recv, &cmd_rm, &cmd_bench,
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))

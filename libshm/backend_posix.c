@@ -101,7 +101,7 @@ static int posix_unlink(const char *name)
 }
 
 static int posix_wait(struct shmipc *shm, _Atomic uint32_t *word,
-		      uint32_t expected, int64_t deadline_ns)
+		      uint32_t expected, int64_t deadline_ns, const uint32_t *deaths)
 {
 	struct timespec ts = {
 		.tv_sec = deadline_ns / 1000000000,
@@ -110,6 +110,7 @@ static int posix_wait(struct shmipc *shm, _Atomic uint32_t *word,
 	long ret;
 
 	(void)shm;
+	(void)deaths;	/* no one to wake us at a death: callers poll */
 	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline. */
 	ret = syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected,
 		      deadline_ns ? &ts : NULL, NULL, FUTEX_BITSET_MATCH_ANY);
@@ -129,10 +130,51 @@ static int posix_wake(struct shmipc *shm, _Atomic uint32_t *word,
 	return ret < 0 ? -errno : (int)ret;
 }
 
+/* Tokens come from the region's peer table (peer.c). */
+static int posix_attach(struct shmipc *shm, bool again)
+{
+	(void)shm;
+	(void)again;
+	return 0;
+}
+
+static void posix_detach(struct shmipc *shm)
+{
+	(void)shm;
+}
+
+/*
+ * The token is in its table slot with a pid that exists and started when
+ * the peer did: a pid reused since then has another start time.
+ */
+static bool posix_alive(struct shmipc *shm, uint32_t token)
+{
+	struct shmipc_peer_rec *r = &shm->peers[token & SHMIPC_PEER_MASK];
+	uint64_t v = atomic_load(&r->idpid);
+	uint32_t pid = (uint32_t)(v >> 32);
+	uint64_t st;
+
+	if ((uint32_t)v != token || !shmipc_pid_alive(pid))
+		return false;
+	st = atomic_load(&r->start_time);
+	return !st || shmipc_start_time(pid) == st ||
+	       !shmipc_start_time(pid);	/* /proc hidden: the pid's word */
+}
+
+static uint32_t posix_deaths(struct shmipc *shm)
+{
+	(void)shm;
+	return 0;
+}
+
 const struct shmipc_backend_ops shmipc_backend_posix = {
 	.name = "posix",
 	.open = posix_open,
 	.unlink = posix_unlink,
 	.wait = posix_wait,
 	.wake = posix_wake,
+	.attach = posix_attach,
+	.detach = posix_detach,
+	.alive = posix_alive,
+	.deaths = posix_deaths,
 };

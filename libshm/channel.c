@@ -26,18 +26,20 @@
  * someone is registered, and no sleeper misses its wake-up. (Read-modify-
  * writes rather than seq_cst fences, which ThreadSanitizer cannot check.)
  *
- * Broadcast: one slot ring; each subscriber has a cursor (next sequence to
- * read) in the control block. A publish counts the subscribers, sets the
- * payload's reference count to that, and publishes the slot, under the
- * channel's broadcast lock (subscribe and unsubscribe take it too, so the
- * count is exact). A subscriber takes a message by compare-and-swap of its
- * cursor from n to n + 1, after copying slot n: the publisher never reuses
- * slot n while any cursor is at n or below. In drop-oldest mode the
- * publisher moves a lagging cursor forward by the same compare-and-swap and
- * drops that subscriber's reference; whoever wins the swap owns it.
+ * Broadcast is in broadcast.c.
+ *
+ * Process death. Every holding is recorded where a reclaim finds it: the
+ * queue claims name their claimer (queue.c); a payload is reserved by its
+ * sender until a queue refers to it, and a receiver marks it held before
+ * it gives its slot back, so at every instant a payload is referred to by a
+ * queue slot or by its owner word (heap.c); the spsc sides and the
+ * endpoints (processes with the channel open) are tokens in the control
+ * block. shmipc_chan_reclaim() and shmipc_chan_queued() are the channel's
+ * part of a reclaim (peer.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -50,19 +52,7 @@
 #define KNOWN_FLAGS		(SHMIPC_CHAN_CREATE | SHMIPC_CHAN_CRC32C | \
 				 SHMIPC_CHAN_DROP_OLDEST | SHMIPC_CHAN_SUBSCRIBE)
 
-struct shmipc_chan {
-	struct shmipc *shm;
-	struct shmipc_chan *next_named;		/* in shm->named */
-	struct shmipc_chan_ctl *c;
-	void *slots;
-	uint32_t mode, capacity, flags;
-	int spin;
-	int sub;				/* broadcast subscriber slot, or -1 */
-	struct shmipc_spsc_cache k;
-	struct shmipc_buffer buf;		/* our registry reference */
-	uint64_t *resv;				/* open reservations' offsets */
-	unsigned int nresv, resv_cap;
-};
+#define CLAIM_POLL_NS		200000	/* a live claimer in the way */
 
 static inline void cpu_relax(void)
 {
@@ -90,7 +80,7 @@ static int64_t deadline_of(int timeout_ms)
 }
 
 /* Event counts: see the top of the file. */
-static void ev_signal(struct shmipc *shm, struct shmipc_evcount *ev, uint32_t n)
+void shmipc_ev_signal(struct shmipc *shm, struct shmipc_evcount *ev, uint32_t n)
 {
 	if (atomic_fetch_add_explicit(&ev->waiters, 0, memory_order_acq_rel)) {
 		atomic_fetch_add_explicit(&ev->epoch, 1, memory_order_release);
@@ -104,18 +94,39 @@ static uint32_t ev_prepare(struct shmipc_evcount *ev)
 	return atomic_load_explicit(&ev->epoch, memory_order_acquire);
 }
 
-/* Sleeps until the epoch moves or the deadline; 0 or -ETIMEDOUT. */
+/*
+ * Sleeps until the epoch moves, the deadline, or (kmod) a peer's death,
+ * which the caller's next attempt looks into; 0 or -ETIMEDOUT. @deaths is
+ * the death count read before the caller last looked at the queue.
+ */
 static int ev_wait(struct shmipc *shm, struct shmipc_evcount *ev, uint32_t e,
-		   int64_t deadline)
+		   int64_t deadline, uint32_t deaths)
 {
 	int err = 0;
 
 	if (deadline && shmipc_now_ns() >= deadline)
 		err = -ETIMEDOUT;
 	else
-		err = shm->ops->wait(shm, &ev->epoch, e, deadline);
+		err = shm->ops->wait(shm, &ev->epoch, e, deadline, &deaths);
 	atomic_fetch_sub_explicit(&ev->waiters, 1, memory_order_relaxed);
+	if (err == -EOWNERDEAD)
+		shmipc_death_seen(shm);
 	return err == -ETIMEDOUT ? err : 0;
+}
+
+/* Waits a little for a live claimer in the way; -EOWNERDEAD if it is dead. */
+static int claim_wait(struct shmipc *shm, uint32_t claimer, int64_t deadline)
+{
+	struct timespec ts = { 0, CLAIM_POLL_NS };
+
+	if (!shmipc_peer_alive(shm, claimer)) {
+		shmipc_reclaim_token(shm, claimer);
+		return 0;
+	}
+	if (deadline && shmipc_now_ns() >= deadline)
+		return -ETIMEDOUT;
+	nanosleep(&ts, NULL);
+	return 0;
 }
 
 static void ev_cancel(struct shmipc_evcount *ev)
@@ -124,7 +135,7 @@ static void ev_cancel(struct shmipc_evcount *ev)
 }
 
 /* Drops one reference on the payload at @off (0: inline, nothing to do). */
-static int payload_put(struct shmipc *shm, uint64_t off)
+int shmipc_payload_put(struct shmipc *shm, uint64_t off)
 {
 	_Atomic uint32_t *refs;
 	uint32_t old;
@@ -136,17 +147,49 @@ static int payload_put(struct shmipc *shm, uint64_t off)
 		return -EBADMSG;
 	old = atomic_fetch_sub_explicit(refs, 1, memory_order_acq_rel);
 	if (old == 1)
-		return shmipc_free(shm, off);
+		return shmipc_heap_free(shm, off);
 	return old ? 0 : -EBADMSG;
 }
 
-/* Lays a new channel out; runs before its registry entry is committed. */
+/* A holder's release: a broadcast subscriber's bit, or the reference. */
+static int msg_put(struct shmipc *shm, uint64_t off, uint32_t holder)
+{
+	if (!off)
+		return 0;
+	if (holder)
+		return shmipc_bcast_put(shm, off, holder - 1, false, 0);
+	return shmipc_payload_put(shm, off);
+}
+
+/* A received payload becomes @me's: a reclaim finds it if @me dies. */
+static int mark_held(struct shmipc *shm, const struct shmipc_desc *d, uint32_t me)
+{
+	_Atomic uint32_t *own;
+
+	if (d->size & SHMIPC_DESC_INLINE || !d->offset)
+		return 0;
+	own = shmipc_block_owner(shm, d->offset);
+	if (!own)
+		return -EBADMSG;
+	atomic_store_explicit(own, SHMIPC_OWN_HELD | me, memory_order_relaxed);
+	return 0;
+}
+
+struct chan_init_arg {
+	const struct shmipc_chan_options *o;
+	uint32_t token;
+};
+
+/* Lays a new channel out, its creator the first endpoint; runs before its
+ * registry entry is committed. */
 static void chan_init(void *data, size_t size, const void *arg)
 {
-	const struct shmipc_chan_options *o = arg;
+	const struct chan_init_arg *ia = arg;
+	const struct shmipc_chan_options *o = ia->o;
 	struct shmipc_chan_ctl *c = data;
 
 	memset(c, 0, size);
+	atomic_store(&c->eps[0], 1ull << 32 | ia->token);
 	c->mode = o->mode;
 	c->capacity = o->capacity;
 	c->flags = o->flags & (SHMIPC_CHAN_CRC32C | SHMIPC_CHAN_DROP_OLDEST);
@@ -159,7 +202,7 @@ static void chan_init(void *data, size_t size, const void *arg)
  * Reads a control block's geometry once and checks it: 0 and the values,
  * or -EBADMSG. Callers use these values, never the region's again.
  */
-static int chan_check(const struct shmipc_chan_ctl *c, uint64_t size,
+int shmipc_chan_check(const struct shmipc_chan_ctl *c, uint64_t size,
 		      uint32_t *capp, uint32_t *modep, uint32_t *flagsp)
 {
 	uint32_t magic = c->magic, cap = c->capacity, mode = c->mode;
@@ -175,107 +218,81 @@ static int chan_check(const struct shmipc_chan_ctl *c, uint64_t size,
 	return 0;
 }
 
-/* Broadcast: subscriber @i gives back every message it has not read. */
-static void sub_drain(struct shmipc *shm, struct shmipc_chan_ctl *c,
-		      struct shmipc_bcast_slot *slots, unsigned int i, uint32_t cap)
+/* Registers @ch's process as an endpoint of the channel, in the registry. */
+static int join(struct shmipc *shm, const struct shmipc_buffer *b, void *arg)
 {
-	struct shmipc_sub *s = &c->subs[i];
-	uint64_t tail = atomic_load_explicit(&c->tail, memory_order_acquire);
-	uint64_t cur = atomic_load_explicit(&s->cursor, memory_order_acquire);
+	struct shmipc_chan *ch = arg;
+	struct shmipc_chan_ctl *c;
 
-	if (tail - cur > cap)		/* corrupted: nothing to trust */
-		cur = tail;
-	while (cur < tail) {
-		uint64_t off = slots[cur & (cap - 1)].d.offset;
-
-		if (atomic_compare_exchange_strong(&s->cursor, &cur, cur + 1)) {
-			payload_put(shm, off);
-			cur++;
-		}
-	}
+	if (b->kind != SHMIPC_KIND_CHANNEL || b->offset % SHMIPC_CACHELINE)
+		return -EINVAL;		/* a name, but not a channel's */
+	c = (struct shmipc_chan_ctl *)(shm->base + b->offset);
+	if (shmipc_chan_check(c, b->size, &ch->capacity, &ch->mode, &ch->flags))
+		return -EBADMSG;
+	if (ch->want_mode && ch->want_mode != ch->mode)
+		return -EINVAL;		/* it exists, in another mode */
+	return shmipc_ep_add(c, ch->token);
 }
 
 /*
- * Called by the registry, under its lock, when a channel's last reference
- * goes: gives back the payloads still queued. Idempotent, so a holder
- * killed half-way is finished by the registry's recovery.
+ * A handle a fork()ed child inherited: the child becomes an endpoint of its
+ * own; the parent's reservations, spsc sides and subscription stay the
+ * parent's (a subscriber handle subscribes anew).
  */
-void shmipc_chan_drain(struct shmipc *shm, uint64_t off, uint64_t size)
+static int adopt(struct shmipc_chan *ch, uint32_t me)
 {
-	struct shmipc_chan_ctl *c = (struct shmipc_chan_ctl *)(shm->base + off);
-	struct shmipc_desc d;
-	unsigned int i;
-	void *slots;
-
-	struct shmipc_spsc_cache k = { 0 };
-	uint32_t cap, mode, flags, n;
-
-	if (chan_check(c, size, &cap, &mode, &flags))
-		return;
-	slots = (char *)c + sizeof(*c);
-	/* At most one lap: whatever else the counters say is not ours. */
-	for (n = 0; n < cap; n++) {
-		int err;
-
-		if (mode == SHMIPC_CHAN_SPSC)
-			err = shmipc_spsc_pop(c, slots, &k, &d, cap);
-		else if (mode == SHMIPC_CHAN_MPMC)
-			err = shmipc_mpmc_pop(c, slots, &d, cap);
-		else
-			break;
-		if (err)
-			break;
-		if (d.offset)
-			payload_put(shm, d.offset);
-	}
-	if (mode == SHMIPC_CHAN_BROADCAST)
-		for (i = 0; i < SHMIPC_MAX_SUBSCRIBERS; i++)
-			if (atomic_load(&c->subs[i].pid)) {
-				sub_drain(shm, c, slots, i, cap);
-				atomic_store(&c->subs[i].pid, 0);
-			}
-}
-
-static int subscribe(struct shmipc_chan *ch)
-{
-	struct shmipc_chan_ctl *c = ch->c;
-	bool recovered;
-	unsigned int i;
+	struct shmipc_buffer b;
 	int err;
 
-	err = shmipc_lock_acquire(ch->shm, &c->bcast_lock, &recovered);
+	ch->token = me;
+	ch->want_mode = 0;
+	err = shmipc_registry_with(ch->shm, ch->buf.name, join, ch, &b);
 	if (err)
 		return err;
-	err = -ENOSPC;
-	for (i = 0; i < SHMIPC_MAX_SUBSCRIBERS; i++) {
-		uint32_t pid = atomic_load(&c->subs[i].pid);
-
-		if (pid && shmipc_pid_alive(pid))
-			continue;
-		if (pid)	/* a dead subscriber's slot: give its messages back */
-			sub_drain(ch->shm, c, ch->slots, i, ch->capacity);
-		atomic_store(&c->subs[i].cursor, atomic_load(&c->tail));
-		atomic_store(&c->subs[i].pid, shmipc_self_pid());
-		ch->sub = (int)i;
-		err = 0;
-		break;
+	ch->nresv = 0;
+	ch->tx = ch->rx = false;
+	memset(&ch->k, 0, sizeof(ch->k));
+	if (ch->sub >= 0) {
+		ch->sub = -1;
+		err = shmipc_subscribe(ch);
 	}
-	shmipc_lock_release(ch->shm, &c->bcast_lock);
 	return err;
 }
 
-static void unsubscribe(struct shmipc_chan *ch)
+/* Every call on a handle starts here: @me is the caller's token. */
+static inline int chan_self(struct shmipc_chan *ch, uint32_t *me)
 {
-	struct shmipc_chan_ctl *c = ch->c;
-	bool recovered;
+	int err = shmipc_self(ch->shm, me);
 
-	if (ch->sub < 0 || shmipc_lock_acquire(ch->shm, &c->bcast_lock, &recovered))
-		return;
-	sub_drain(ch->shm, c, ch->slots, (unsigned int)ch->sub, ch->capacity);
-	atomic_store(&c->subs[ch->sub].pid, 0);
-	shmipc_lock_release(ch->shm, &c->bcast_lock);
-	ev_signal(ch->shm, &c->not_full, UINT32_MAX);	/* a blocked publisher */
-	ch->sub = -1;
+	if (err || *me == ch->token)
+		return err;
+	return adopt(ch, *me);
+}
+
+/* spsc: this handle becomes the channel's sending (@rx false) or receiving side. */
+static int spsc_side(struct shmipc_chan *ch, bool rx, uint32_t me)
+{
+	_Atomic uint32_t *w = rx ? &ch->c->rx_peer : &ch->c->tx_peer;
+	unsigned int n;
+
+	for (n = 0; n < 3; n++) {
+		uint32_t v = atomic_load(w);
+
+		if (v == me || (!v && atomic_compare_exchange_strong(w, &v, me))) {
+			if (rx)
+				ch->rx = true;
+			else
+				ch->tx = true;
+			return 0;
+		}
+		if (v && shmipc_peer_alive(ch->shm, v))
+			return -EBUSY;
+		if (v) {	/* a dead side: its reclaim frees it */
+			shmipc_death_seen(ch->shm);
+			shmipc_reclaim_due(ch->shm);
+		}
+	}
+	return -EBUSY;
 }
 
 SHMIPC_API int shmipc_chan_open(struct shmipc *shm, const char *name,
@@ -310,55 +327,71 @@ SHMIPC_API int shmipc_chan_open(struct shmipc *shm, const char *name,
 	ch->shm = shm;
 	ch->sub = -1;
 	ch->spin = o.spin < 0 ? 0 : o.spin ? o.spin : DEFAULT_SPIN;
-	err = shmipc_buffer_take(shm, name, &ch->buf);
+	ch->want_mode = opts ? (uint32_t)opts->mode : 0;
+	err = shmipc_self(shm, &ch->token);
+	if (err)
+		goto free_handle;
+	err = shmipc_registry_with(shm, name, join, ch, &ch->buf);
 	if (err == -ENOENT && (o.flags & SHMIPC_CHAN_CREATE)) {
 		size_t size = sizeof(struct shmipc_chan_ctl) +
 			      (size_t)o.capacity * slot_size(o.mode);
+		struct chan_init_arg ia = { .o = &o, .token = ch->token };
 
 		err = shmipc_registry_create(shm, name, SHMIPC_KIND_CHANNEL, size,
-					     SHMIPC_CACHELINE, chan_init, &o,
+					     SHMIPC_CACHELINE, 1, chan_init, &ia,
 					     &ch->buf);
-		if (err == -EEXIST)	/* lost a race: open theirs */
-			err = shmipc_buffer_take(shm, name, &ch->buf);
+		if (!err)
+			err = shmipc_chan_check((struct shmipc_chan_ctl *)(shm->base + ch->buf.offset),
+					 ch->buf.size, &ch->capacity, &ch->mode,
+					 &ch->flags);
+		else if (err == -EEXIST)	/* lost a race: open theirs */
+			err = shmipc_registry_with(shm, name, join, ch, &ch->buf);
 	}
 	if (err)
 		goto free_handle;
-	if (ch->buf.kind != SHMIPC_KIND_CHANNEL ||
-	    ch->buf.offset % SHMIPC_CACHELINE) {
-		err = -EINVAL;		/* a name, but not a channel's */
-		goto release;
-	}
 	ch->c = (struct shmipc_chan_ctl *)(shm->base + ch->buf.offset);
-	err = chan_check(ch->c, ch->buf.size, &ch->capacity, &ch->mode, &ch->flags);
-	if (!err && opts && opts->mode && (uint32_t)opts->mode != ch->mode)
-		err = -EINVAL;		/* it exists, in another mode */
-	if (err)
-		goto release;
 	ch->slots = (char *)ch->c + sizeof(*ch->c);
+	ch->tag = shmipc_chan_tag(ch->buf.id);
 	if (ch->mode == SHMIPC_CHAN_BROADCAST && (o.flags & SHMIPC_CHAN_SUBSCRIBE)) {
-		err = subscribe(ch);
+		err = shmipc_subscribe(ch);
+		if (err == -ENOSPC && atomic_load(&shm->reclaim_due)) {
+			shmipc_reclaim_due(shm);	/* dead subscribers' slots */
+			err = shmipc_subscribe(ch);
+		}
 		if (err)
-			goto release;
+			goto leave;
 	}
 	*out = ch;
+	shmipc_reclaim_due(shm);
 	return 0;
 
-release:
-	shmipc_buffer_release(shm, &ch->buf);
+leave:
+	shmipc_registry_leave(shm, &ch->buf, ch->token);
 free_handle:
 	free(ch);
+	shmipc_reclaim_due(shm);
 	return err;
 }
 
 SHMIPC_API void shmipc_chan_close(struct shmipc_chan *ch)
 {
+	uint32_t me;
+
 	if (!ch)
 		return;
-	/* Reservations still open are aborted; their blocks go back. */
-	while (ch->nresv)
-		shmipc_free(ch->shm, ch->resv[--ch->nresv]);
-	unsubscribe(ch);
-	shmipc_buffer_release(ch->shm, &ch->buf);
+	/* A fork()ed child that never used the handle has nothing to give back. */
+	if (!shmipc_self(ch->shm, &me) && me == ch->token) {
+		/* Reservations still open are aborted; their blocks go back. */
+		while (ch->nresv)
+			shmipc_heap_free(ch->shm, ch->resv[--ch->nresv]);
+		shmipc_unsubscribe(ch);
+		if (ch->tx)
+			atomic_compare_exchange_strong(&ch->c->tx_peer, &me, 0);
+		me = ch->token;
+		if (ch->rx)
+			atomic_compare_exchange_strong(&ch->c->rx_peer, &me, 0);
+		shmipc_registry_leave(ch->shm, &ch->buf, ch->token);
+	}
 	free(ch->resv);
 	free(ch);
 }
@@ -375,76 +408,17 @@ SHMIPC_API int shmipc_chan_remove(struct shmipc *shm, const char *name)
 	return shmipc_buffer_remove(shm, name);
 }
 
-/* Broadcast publish; -ENOSPC when a subscriber blocks it (not drop-oldest). */
-static int bcast_publish(struct shmipc_chan *ch, struct shmipc_desc *d)
-{
-	struct shmipc_chan_ctl *c = ch->c;
-	struct shmipc_bcast_slot *slots = ch->slots, *s;
-	uint32_t mask = ch->capacity - 1, subs = 0;
-	bool recovered;
-	uint64_t n;
-	unsigned int i;
-	int err;
-
-	err = shmipc_lock_acquire(ch->shm, &c->bcast_lock, &recovered);
-	if (err)
-		return err;
-	n = atomic_load_explicit(&c->tail, memory_order_relaxed);
-	for (i = 0; i < SHMIPC_MAX_SUBSCRIBERS; i++) {
-		struct shmipc_sub *sub = &c->subs[i];
-		uint64_t cur;
-
-		if (!atomic_load(&sub->pid))
-			continue;
-		cur = atomic_load_explicit(&sub->cursor, memory_order_acquire);
-		if (n >= ch->capacity && cur <= n - ch->capacity &&
-		    !shmipc_pid_alive(atomic_load(&sub->pid))) {
-			/* A dead subscriber must not hold the publisher up. */
-			sub_drain(ch->shm, c, slots, i, ch->capacity);
-			atomic_store(&sub->pid, 0);
-			continue;
-		}
-		subs++;
-		while (n >= ch->capacity && cur <= n - ch->capacity) {
-			uint64_t off = slots[cur & mask].d.offset;
-
-			if (!(ch->flags & SHMIPC_CHAN_DROP_OLDEST)) {
-				shmipc_lock_release(ch->shm, &c->bcast_lock);
-				return -ENOSPC;
-			}
-			if (atomic_compare_exchange_strong(&sub->cursor, &cur, cur + 1)) {
-				payload_put(ch->shm, off);
-				atomic_fetch_add(&c->overruns, 1);
-				cur++;
-			}
-		}
-	}
-	if (!subs) {		/* nobody listens: the message goes nowhere */
-		shmipc_lock_release(ch->shm, &c->bcast_lock);
-		if (d->offset)
-			shmipc_free(ch->shm, d->offset);
-		return 0;
-	}
-	if (d->offset)
-		atomic_store_explicit(shmipc_block_refs(ch->shm, d->offset), subs,
-				      memory_order_relaxed);
-	s = &slots[n & mask];
-	s->d = *d;
-	atomic_store_explicit(&s->seq, n, memory_order_release);
-	atomic_store_explicit(&c->tail, n + 1, memory_order_release);
-	shmipc_lock_release(ch->shm, &c->bcast_lock);
-	return 0;
-}
-
-static int push(struct shmipc_chan *ch, struct shmipc_desc *d)
+/* One attempt; -ENOSPC full, -EINPROGRESS with *@blocker in the way. */
+static int push(struct shmipc_chan *ch, struct shmipc_desc *d, uint32_t me,
+		uint32_t *blocker)
 {
 	switch (ch->mode) {
 	case SHMIPC_CHAN_SPSC:
 		return shmipc_spsc_push(ch->c, ch->slots, &ch->k, d, ch->capacity);
 	case SHMIPC_CHAN_MPMC:
-		return shmipc_mpmc_push(ch->c, ch->slots, d, ch->capacity);
+		return shmipc_mpmc_push(ch->c, ch->slots, d, ch->capacity, me, blocker);
 	default:
-		return bcast_publish(ch, d);
+		return shmipc_bcast_publish(ch, d);
 	}
 }
 
@@ -460,14 +434,20 @@ static const void *payload_of(struct shmipc *shm, const struct shmipc_desc *d)
  * until the timeout.
  */
 static int enqueue(struct shmipc_chan *ch, struct shmipc_desc *d, uint32_t type,
-		   int timeout_ms)
+		   int timeout_ms, uint32_t me)
 {
 	struct shmipc_chan_ctl *c = ch->c;
 	int64_t deadline = deadline_of(timeout_ms);
 	size_t size = d->size & ~SHMIPC_DESC_INLINE;
 	bool counted_full = false;
+	uint32_t blocker = 0;
 	int err, i;
 
+	if (ch->mode == SHMIPC_CHAN_SPSC && !ch->tx) {
+		err = spsc_side(ch, false, me);
+		if (err)
+			return err;
+	}
 	d->type = type;
 	d->timestamp_ns = (uint64_t)shmipc_now_ns();
 	d->sender = shmipc_self_pid();
@@ -478,12 +458,20 @@ static int enqueue(struct shmipc_chan *ch, struct shmipc_desc *d, uint32_t type,
 		atomic_store_explicit(shmipc_block_refs(ch->shm, d->offset), 1,
 				      memory_order_relaxed);
 	for (;;) {
-		uint32_t e;
+		uint32_t e, deaths;
 
-		err = push(ch, d);
+		err = push(ch, d, me, &blocker);
 		for (i = 0; err == -ENOSPC && timeout_ms && i < ch->spin; i++) {
 			cpu_relax();
-			err = push(ch, d);
+			err = push(ch, d, me, &blocker);
+		}
+		if (err == -EINPROGRESS) {	/* a consumer mid-way, or dead */
+			if (!timeout_ms)
+				return -ENOSPC;
+			err = claim_wait(ch->shm, blocker, deadline);
+			if (err)
+				return err;
+			continue;
 		}
 		if (err != -ENOSPC)
 			break;
@@ -493,27 +481,31 @@ static int enqueue(struct shmipc_chan *ch, struct shmipc_desc *d, uint32_t type,
 		}
 		if (!timeout_ms)
 			return -ENOSPC;
+		deaths = ch->shm->ops->deaths(ch->shm);
 		e = ev_prepare(&c->not_full);
-		err = push(ch, d);
+		err = push(ch, d, me, &blocker);
 		if (err != -ENOSPC) {
 			ev_cancel(&c->not_full);
+			if (err == -EINPROGRESS)
+				continue;
 			break;
 		}
-		err = ev_wait(ch->shm, &c->not_full, e, deadline);
+		err = ev_wait(ch->shm, &c->not_full, e, deadline, deaths);
 		if (err)
 			return err;
+		shmipc_reclaim_due(ch->shm);
 	}
 	if (err)
 		return err;
 	atomic_fetch_add_explicit(&c->msgs_in, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->bytes_in, size, memory_order_relaxed);
 	atomic_store_explicit(&c->last_sender, d->sender, memory_order_relaxed);
-	ev_signal(ch->shm, &c->not_empty,
-		  ch->mode == SHMIPC_CHAN_BROADCAST ? UINT32_MAX : 1);
+	shmipc_ev_signal(ch->shm, &c->not_empty,
+			 ch->mode == SHMIPC_CHAN_BROADCAST ? UINT32_MAX : 1);
 	return 0;
 }
 
-/* A heap block for a payload, polling a full heap until @deadline. */
+/* A reserved heap block for a payload, polling a full heap until @deadline. */
 static int payload_alloc(struct shmipc_chan *ch, size_t size, int timeout_ms,
 			 uint64_t *off)
 {
@@ -524,30 +516,35 @@ static int payload_alloc(struct shmipc_chan *ch, size_t size, int timeout_ms,
 	if (size > INT32_MAX || size > ch->shm->heap_end - ch->shm->heap_off)
 		return -EMSGSIZE;
 	for (;;) {
-		err = shmipc_alloc(ch->shm, size ? size : 1, off);
+		err = shmipc_heap_alloc(ch->shm, size ? size : 1, 16,
+					SHMIPC_OWN_RESV, off);
 		if (err != -ENOMEM || !timeout_ms)
 			return err;
 		if (deadline && shmipc_now_ns() >= deadline)
 			return -ETIMEDOUT;
+		shmipc_reclaim_due(ch->shm);
 		nanosleep(&ts, NULL);
 	}
 }
 
-SHMIPC_API int shmipc_send(struct shmipc_chan *ch, const void *data, size_t size,
-			   uint32_t type, int timeout_ms)
+static int send_msg(struct shmipc_chan *ch, const void *data, size_t size,
+		    uint32_t type, int timeout_ms)
 {
-	uint64_t off;
-	int err;
-
 	struct shmipc_desc d;
+	uint64_t off;
+	uint32_t me;
+	int err;
 
 	if (!ch || (size && !data))
 		return -EINVAL;
+	err = chan_self(ch, &me);
+	if (err)
+		return err;
 	if (size <= SHMIPC_INLINE_MAX) {	/* small: no heap at all */
 		d.offset = 0;
 		d.size = (uint32_t)size | SHMIPC_DESC_INLINE;
 		memcpy(d.data, data, size);
-		return enqueue(ch, &d, type, timeout_ms);
+		return enqueue(ch, &d, type, timeout_ms, me);
 	}
 	err = payload_alloc(ch, size, timeout_ms, &off);
 	if (err)
@@ -555,9 +552,19 @@ SHMIPC_API int shmipc_send(struct shmipc_chan *ch, const void *data, size_t size
 	memcpy(ch->shm->base + off, data, size);
 	d.offset = off;
 	d.size = (uint32_t)size;
-	err = enqueue(ch, &d, type, timeout_ms);
+	err = enqueue(ch, &d, type, timeout_ms, me);
 	if (err)
-		shmipc_free(ch->shm, off);
+		shmipc_heap_free(ch->shm, off);
+	return err;
+}
+
+SHMIPC_API int shmipc_send(struct shmipc_chan *ch, const void *data, size_t size,
+			   uint32_t type, int timeout_ms)
+{
+	int err = send_msg(ch, data, size, type, timeout_ms);
+
+	if (ch)
+		shmipc_reclaim_due(ch->shm);
 	return err;
 }
 
@@ -565,10 +572,14 @@ SHMIPC_API int shmipc_reserve(struct shmipc_chan *ch, size_t size,
 			      struct shmipc_resv *r)
 {
 	uint64_t off;
+	uint32_t me;
 	int err;
 
 	if (!ch || !r)
 		return -EINVAL;
+	err = chan_self(ch, &me);
+	if (err)
+		return err;
 	if (ch->nresv == ch->resv_cap) {
 		unsigned int cap = ch->resv_cap ? 2 * ch->resv_cap : 8;
 		uint64_t *n = realloc(ch->resv, cap * sizeof(*n));
@@ -585,6 +596,7 @@ SHMIPC_API int shmipc_reserve(struct shmipc_chan *ch, size_t size,
 	r->data = ch->shm->base + off;
 	r->size = size;
 	r->offset = off;
+	shmipc_reclaim_due(ch->shm);
 	return 0;
 }
 
@@ -606,64 +618,65 @@ SHMIPC_API int shmipc_commit(struct shmipc_chan *ch, struct shmipc_resv *r,
 {
 	struct shmipc_desc d;
 	unsigned int i;
+	uint32_t me;
 	int err;
 
 	if (!ch || !r)
 		return -EINVAL;
+	err = chan_self(ch, &me);
+	if (err)
+		return err;
 	for (i = 0; i < ch->nresv && ch->resv[i] != r->offset; i++)
 		;
 	if (i == ch->nresv)
 		return -EINVAL;
 	d.offset = r->offset;
 	d.size = (uint32_t)r->size;
-	err = enqueue(ch, &d, type, timeout_ms);
+	err = enqueue(ch, &d, type, timeout_ms, me);
 	if (!err)	/* on failure the reservation stays open */
 		resv_forget(ch, r->offset);
+	shmipc_reclaim_due(ch->shm);
 	return err;
 }
 
 SHMIPC_API int shmipc_abort(struct shmipc_chan *ch, struct shmipc_resv *r)
 {
-	if (!ch || !r || resv_forget(ch, r->offset))
+	uint32_t me;
+
+	if (!ch || !r || chan_self(ch, &me) || resv_forget(ch, r->offset))
 		return -EINVAL;
-	return shmipc_free(ch->shm, r->offset);
+	return shmipc_heap_free(ch->shm, r->offset);
 }
 
-/* One attempt: 0 with @d filled, -EAGAIN, or -EBADMSG. */
-static int pop(struct shmipc_chan *ch, struct shmipc_desc *d)
+/*
+ * One attempt: 0 with @d filled and its slot given back (the payload is
+ * held by @me first: see the top), -EAGAIN, -EINPROGRESS with the claimer
+ * in *@blocker, or -EBADMSG.
+ */
+static int pop(struct shmipc_chan *ch, struct shmipc_desc *d, uint32_t me,
+	       uint32_t *blocker)
 {
-	struct shmipc_chan_ctl *c = ch->c;
-	struct shmipc_bcast_slot *slots = ch->slots;
-	struct shmipc_sub *sub;
-	unsigned int n;
+	uint64_t pos;
+	int err;
 
 	switch (ch->mode) {
 	case SHMIPC_CHAN_SPSC:
-		return shmipc_spsc_pop(c, ch->slots, &ch->k, d, ch->capacity);
+		err = shmipc_spsc_pop(ch->c, ch->slots, &ch->k, d, ch->capacity);
+		if (err)
+			return err;
+		mark_held(ch->shm, d, me);	/* a bad one: deliver() says */
+		shmipc_spsc_pop_done(ch->c);
+		return 0;
 	case SHMIPC_CHAN_MPMC:
-		return shmipc_mpmc_pop(c, ch->slots, d, ch->capacity);
+		err = shmipc_mpmc_pop(ch->c, ch->slots, d, ch->capacity, me, &pos,
+				      blocker);
+		if (err)
+			return err;
+		mark_held(ch->shm, d, me);	/* a bad one: deliver() says */
+		shmipc_mpmc_pop_done(ch->slots, pos, ch->capacity);
+		return 0;
 	}
-	if (ch->sub < 0)
-		return -EINVAL;		/* not subscribed */
-	sub = &c->subs[ch->sub];
-	for (n = 0; n < 1000000; n++) {
-		uint64_t cur = atomic_load_explicit(&sub->cursor, memory_order_acquire);
-		uint64_t tail = atomic_load_explicit(&c->tail, memory_order_acquire);
-		struct shmipc_bcast_slot *s = &slots[cur & (ch->capacity - 1)];
-
-		if (cur >= tail)
-			return -EAGAIN;
-		if (tail - cur > ch->capacity)
-			return -EBADMSG;
-		if (atomic_load_explicit(&s->seq, memory_order_acquire) != cur)
-			continue;	/* being overwritten: our cursor moves */
-		*d = s->d;
-		if (atomic_compare_exchange_strong(&sub->cursor, &cur, cur + 1)) {
-			ev_signal(ch->shm, &c->not_full, 1);
-			return 0;
-		}
-	}
-	return -EBADMSG;
+	return shmipc_bcast_pop(ch, d);
 }
 
 /* Checks a descriptor from the queue and makes @msg of it. */
@@ -673,6 +686,7 @@ static int deliver(struct shmipc_chan *ch, const struct shmipc_desc *d,
 	uint32_t size = d->size & ~SHMIPC_DESC_INLINE;
 	bool inl = d->size & SHMIPC_DESC_INLINE;
 	uint64_t off = inl ? 0 : d->offset;
+	uint32_t holder = ch->mode == SHMIPC_CHAN_BROADCAST ? (uint32_t)ch->sub + 1 : 0;
 	struct shmipc_chan_ctl *c = ch->c;
 	struct shmipc *shm = ch->shm;
 
@@ -689,7 +703,7 @@ static int deliver(struct shmipc_chan *ch, const struct shmipc_desc *d,
 	}
 	if ((ch->flags & SHMIPC_CHAN_CRC32C) &&
 	    shmipc_crc32c(msg->data, size) != d->crc) {
-		payload_put(shm, off);
+		msg_put(shm, off, holder);
 		goto bad;
 	}
 	msg->size = size;
@@ -699,6 +713,8 @@ static int deliver(struct shmipc_chan *ch, const struct shmipc_desc *d,
 	msg->timestamp_ns = d->timestamp_ns;
 	msg->offset = off;
 	msg->shm = shm;
+	msg->holder = off ? holder : 0;
+	msg->pad = 0;
 	atomic_fetch_add_explicit(&c->msgs_out, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->bytes_out, size, memory_order_relaxed);
 	atomic_store_explicit(&c->last_receiver, shmipc_self_pid(),
@@ -710,71 +726,150 @@ bad:
 }
 
 /* pop() until a real descriptor (skips are dropped) or an error. */
-static int pop_msg(struct shmipc_chan *ch, struct shmipc_desc *d)
+static int pop_msg(struct shmipc_chan *ch, struct shmipc_desc *d, uint32_t me,
+		   uint32_t *blocker)
 {
 	int err;
 
 	do
-		err = pop(ch, d);
+		err = pop(ch, d, me, blocker);
 	while (!err && !d->offset && !(d->size & SHMIPC_DESC_INLINE));	/* skips */
 	if (!err && ch->mode != SHMIPC_CHAN_BROADCAST)
-		ev_signal(ch->shm, &ch->c->not_full, 1);
+		shmipc_ev_signal(ch->shm, &ch->c->not_full, 1);
 	return err;
 }
 
-SHMIPC_API int shmipc_recv(struct shmipc_chan *ch, struct shmipc_msg *msg,
-			   int timeout_ms)
+static int recv_msg(struct shmipc_chan *ch, struct shmipc_msg *msg,
+		    int timeout_ms)
 {
 	struct shmipc_chan_ctl *c;
 	struct shmipc_desc d;
+	uint32_t me, blocker = 0;
 	int64_t deadline;
 	int err, i;
 
 	if (!ch || !msg)
 		return -EINVAL;
-	c = ch->c;
-	err = pop_msg(ch, &d);
-	for (i = 0; err == -EAGAIN && timeout_ms && i < ch->spin; i++) {
-		cpu_relax();
-		err = pop_msg(ch, &d);
-	}
-	deadline = deadline_of(timeout_ms);
-	while (err == -EAGAIN && timeout_ms) {
-		uint32_t e = ev_prepare(&c->not_empty);
-
-		err = pop_msg(ch, &d);
-		if (err != -EAGAIN) {
-			ev_cancel(&c->not_empty);
-			break;
-		}
-		err = ev_wait(ch->shm, &c->not_empty, e, deadline);
+	err = chan_self(ch, &me);
+	if (err)
+		return err;
+	if (ch->mode == SHMIPC_CHAN_SPSC && !ch->rx) {
+		err = spsc_side(ch, true, me);
 		if (err)
 			return err;
-		err = pop_msg(ch, &d);
+	}
+	c = ch->c;
+	deadline = deadline_of(timeout_ms);
+	err = pop_msg(ch, &d, me, &blocker);
+	for (i = 0; err == -EAGAIN && timeout_ms && i < ch->spin; i++) {
+		cpu_relax();
+		err = pop_msg(ch, &d, me, &blocker);
+	}
+	for (;;) {
+		uint32_t e, deaths;
+
+		if (err == -EINPROGRESS) {	/* a producer mid-way, or dead */
+			err = timeout_ms ? claim_wait(ch->shm, blocker, deadline) :
+					   -EAGAIN;
+			if (err)
+				return err;
+			err = pop_msg(ch, &d, me, &blocker);
+			continue;
+		}
+		if (err != -EAGAIN || !timeout_ms)
+			break;
+		deaths = ch->shm->ops->deaths(ch->shm);
+		e = ev_prepare(&c->not_empty);
+		err = pop_msg(ch, &d, me, &blocker);
+		if (err != -EAGAIN) {
+			ev_cancel(&c->not_empty);
+			continue;
+		}
+		err = ev_wait(ch->shm, &c->not_empty, e, deadline, deaths);
+		if (err)
+			return err;
+		shmipc_reclaim_due(ch->shm);
+		err = pop_msg(ch, &d, me, &blocker);
 	}
 	return err ? err : deliver(ch, &d, msg);
 }
 
+SHMIPC_API int shmipc_recv(struct shmipc_chan *ch, struct shmipc_msg *msg,
+			   int timeout_ms)
+{
+	int err = recv_msg(ch, msg, timeout_ms);
+
+	if (ch && err)
+		shmipc_reclaim_due(ch->shm);
+	return err;
+}
+
+/*
+ * Extra references live in the process, not the region: the region knows
+ * only that this peer holds the message, so a reclaim drops exactly what a
+ * dead process held. The last local release gives back the shared one.
+ */
 SHMIPC_API int shmipc_msg_ref(struct shmipc_msg *msg)
 {
-	_Atomic uint32_t *refs;
+	struct shmipc *shm;
+	unsigned int i, n;
 
 	if (!msg || !msg->shm)
 		return -EINVAL;
 	if (!msg->offset)	/* inline: the caller's copy is its own */
 		return 0;
-	refs = shmipc_block_refs(msg->shm, msg->offset);
-	if (!refs)
+	shm = msg->shm;
+	if (!shmipc_block_refs(shm, msg->offset))
 		return -EBADMSG;
-	atomic_fetch_add_explicit(refs, 1, memory_order_relaxed);
+	pthread_mutex_lock(&shm->refs_lock);
+	n = atomic_load(&shm->nextra);
+	for (i = 0; i < n && shm->extra[i].off != msg->offset; i++)
+		;
+	if (i == n) {
+		if (n == shm->extra_cap) {
+			unsigned int cap = n ? 2 * n : 16;
+			struct shmipc_extra_ref *x = realloc(shm->extra, cap * sizeof(*x));
+
+			if (!x) {
+				pthread_mutex_unlock(&shm->refs_lock);
+				return -ENOMEM;
+			}
+			shm->extra = x;
+			shm->extra_cap = cap;
+		}
+		shm->extra[n] = (struct shmipc_extra_ref){ .off = msg->offset };
+		atomic_store(&shm->nextra, n + 1);
+	}
+	shm->extra[i].n++;
+	pthread_mutex_unlock(&shm->refs_lock);
 	return 0;
 }
 
 SHMIPC_API int shmipc_msg_release(struct shmipc_msg *msg)
 {
+	struct shmipc *shm;
+
 	if (!msg || !msg->shm)
 		return -EINVAL;
-	return payload_put(msg->shm, msg->offset);
+	shm = msg->shm;
+	if (msg->offset && atomic_load_explicit(&shm->nextra, memory_order_relaxed)) {
+		unsigned int i, n;
+
+		pthread_mutex_lock(&shm->refs_lock);
+		n = atomic_load(&shm->nextra);
+		for (i = 0; i < n; i++) {
+			if (shm->extra[i].off != msg->offset)
+				continue;
+			if (!--shm->extra[i].n) {
+				shm->extra[i] = shm->extra[n - 1];
+				atomic_store(&shm->nextra, n - 1);
+			}
+			pthread_mutex_unlock(&shm->refs_lock);
+			return 0;
+		}
+		pthread_mutex_unlock(&shm->refs_lock);
+	}
+	return msg_put(shm, msg->offset, msg->holder);
 }
 
 SHMIPC_API int shmipc_chan_stats(struct shmipc_chan *ch,
@@ -794,8 +889,9 @@ SHMIPC_API int shmipc_chan_stats(struct shmipc_chan *ch,
 		low = tail;
 		for (i = 0; i < SHMIPC_MAX_SUBSCRIBERS; i++) {
 			uint64_t cur = atomic_load(&c->subs[i].cursor);
+			uint32_t p = atomic_load(&c->subs[i].peer);
 
-			if (atomic_load(&c->subs[i].pid)) {
+			if (p && !(p & SHMIPC_SUB_DEAD)) {
 				st->subscribers++;
 				if (cur < low)
 					low = cur;

@@ -6,7 +6,7 @@
  * free lists, found through a first-level and per-row second-level bitmap.
  * Immediate coalescing. Everything is an offset from the region's start.
  *
- * A block is a 32-byte header followed by its payload (a multiple of 16
+ * A block is a 48-byte header followed by its payload (a multiple of 16
  * bytes). Free blocks keep their list links in the first 16 payload bytes.
  * The heap ends with a used, empty sentinel block so merging stops there.
  *
@@ -23,8 +23,20 @@
  *  - free and used are a flag in the size word, flipped by one store.
  * prev_phys links, list links, bitmaps and counters are derived data that
  * the rebuild recomputes; adjacent free blocks left by an interrupted merge
- * are merged by it. What an interrupted allocation had taken stays allocated
- * (its owner pid is in the header for whoever reclaims dead processes' blocks).
+ * are merged by it. What an interrupted allocation had taken stays allocated,
+ * reserved by its peer, and goes back when that peer is reclaimed.
+ *
+ * Ownership. Each used block's header has an owner word, a state and a peer
+ * token: PLAIN (allocated with shmipc_alloc(): the region's for good),
+ * RESV (a reservation: a message being written, a registry entry being
+ * created), HELD (a message its peer received and has not released), BCAST
+ * (a broadcast message: one holder bit per subscriber that still owes a
+ * release, and a reference per set bit). A queued point-to-point message
+ * keeps the owner word its sender or last receiver left; queues, not the
+ * word, say it is queued. shmipc_heap_reclaim() frees a dead peer's RESV
+ * and HELD blocks that no queue refers to, and clears dead subscribers'
+ * bits; peer.c and channel.c argue why a block cannot enter a queue after
+ * the queues were read.
  *
  * Defensive reading: every offset read from the region is checked (inside the
  * heap, aligned, header magic) before it is followed, and every walk is
@@ -33,12 +45,13 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "internal.h"
 
-#define BLK_HDR		32u
+#define BLK_HDR		48u
 #define BLK_MIN		16u		/* smallest payload: two list links */
 #define BLK_FREE	1ull
 #define BLK_FLAGS	(TLSF_ALIGN - 1ull)
@@ -49,9 +62,11 @@ struct blk {
 	uint64_t prev_phys;	/* header offset of the block before; derived */
 	uint64_t size;		/* payload bytes | BLK_FREE */
 	uint32_t magic;
-	uint32_t owner;		/* pid that allocated it */
+	_Atomic uint32_t owner;	/* SHMIPC_OWN_* | token */
 	_Atomic uint32_t refs;	/* message references (channel.c) */
-	uint32_t pad;
+	_Atomic uint32_t holders; /* broadcast: subscribers that owe a release */
+	uint32_t chan;		/* broadcast: the channel's tag */
+	uint32_t pad[3];
 };
 
 struct links {
@@ -59,7 +74,7 @@ struct links {
 	uint64_t prev;
 };
 
-_Static_assert(sizeof(struct blk) == BLK_HDR, "block header is 32 bytes");
+_Static_assert(sizeof(struct blk) == BLK_HDR, "block header is 48 bytes");
 _Static_assert(TLSF_FL_COUNT <= 32, "first-level bitmap is 32 bits");
 
 static uint64_t bsize(const struct blk *b)
@@ -252,7 +267,7 @@ static struct blk *split_block(struct shmipc *shm, uint64_t off, struct blk *b,
  * tail beyond goes back as a free block when it can hold one.
  */
 static int use_block(struct shmipc *shm, uint64_t off, struct blk *b,
-		     uint64_t adj)
+		     uint64_t adj, uint32_t own)
 {
 	struct shmipc_heap_ctl *h = shm->heap;
 	uint64_t size = bsize(b);
@@ -265,8 +280,10 @@ static int use_block(struct shmipc *shm, uint64_t off, struct blk *b,
 			return err;
 		size = adj;
 	}
-	b->owner = shmipc_self_pid();
+	atomic_store_explicit(&b->owner, own, memory_order_relaxed);
 	atomic_store_explicit(&b->refs, 0, memory_order_relaxed);
+	atomic_store_explicit(&b->holders, 0, memory_order_relaxed);
+	b->chan = 0;
 	b->size = size;			/* used */
 	h->free_bytes -= size;
 	h->used_blocks++;
@@ -390,16 +407,21 @@ int shmipc_heap_validate(struct shmipc *shm)
 	return 0;
 }
 
-static int heap_alloc(struct shmipc *shm, size_t size, size_t align,
-		      uint64_t *out)
+int shmipc_heap_alloc(struct shmipc *shm, size_t size, size_t align,
+		      uint32_t own, uint64_t *out)
 {
 	struct shmipc_heap_ctl *h = shm->heap;
 	uint64_t adj, want, off;
+	uint32_t me;
 	struct blk *b;
 	int err;
 
 	if (!out || align > MAX_ALIGN || (align & (align - 1)))
 		return -EINVAL;
+	err = shmipc_self(shm, &me);
+	if (err)
+		return err;
+	own |= me;
 	if (align < TLSF_ALIGN)
 		align = TLSF_ALIGN;
 	if (size > shm->heap_end - shm->heap_off)
@@ -443,7 +465,7 @@ static int heap_alloc(struct shmipc *shm, size_t size, size_t align,
 			b = a;
 		}
 	}
-	err = use_block(shm, off, b, adj);
+	err = use_block(shm, off, b, adj, own);
 	if (!err)
 		*out = off + BLK_HDR;
 unlock:
@@ -461,15 +483,22 @@ too_big:
 
 SHMIPC_API int shmipc_alloc(struct shmipc *shm, size_t size, uint64_t *off)
 {
-	return heap_alloc(shm, size, TLSF_ALIGN, off);
+	int err = shmipc_heap_alloc(shm, size, TLSF_ALIGN, SHMIPC_OWN_PLAIN, off);
+
+	shmipc_reclaim_due(shm);
+	return err;
 }
 
 SHMIPC_API int shmipc_alloc_aligned(struct shmipc *shm, size_t size,
 				    size_t align, uint64_t *off)
 {
+	int err;
+
 	if (!align)
 		return -EINVAL;
-	return heap_alloc(shm, size, align, off);
+	err = shmipc_heap_alloc(shm, size, align, SHMIPC_OWN_PLAIN, off);
+	shmipc_reclaim_due(shm);
+	return err;
 }
 
 /* The used block whose payload is at @off, or NULL. */
@@ -483,34 +512,28 @@ static struct blk *used_block(struct shmipc *shm, uint64_t off)
 	return b && !bfree(b) && bsize(b) ? b : NULL;
 }
 
-SHMIPC_API int shmipc_free(struct shmipc *shm, uint64_t payload)
+/* Frees the used block at @payload; the heap lock is held. */
+static int free_locked(struct shmipc *shm, uint64_t payload)
 {
 	struct shmipc_heap_ctl *h = shm->heap;
 	uint64_t off = payload - BLK_HDR;
 	struct blk *b, *n, *p;
-	int err;
 
-	err = heap_lock(shm);
-	if (err)
-		return err;
 	b = used_block(shm, payload);
-	if (!b) {			/* not a block, or already free */
-		err = -EINVAL;
-		goto unlock;
-	}
+	if (!b)				/* not a block, or already free */
+		return -EINVAL;
 	b->size |= BLK_FREE;
 	h->free_bytes += bsize(b);
 	h->used_blocks--;
 
 	n = blk_at(shm, off + BLK_HDR + bsize(b));
-	if (!n) {
-		err = -EFAULT;
-		goto unlock;
-	}
+	if (!n)
+		return -EFAULT;
 	if (bfree(n)) {
-		err = remove_free(shm, off + BLK_HDR + bsize(b), n);
+		int err = remove_free(shm, off + BLK_HDR + bsize(b), n);
+
 		if (err)
-			goto unlock;
+			return err;
 		b->size = (bsize(b) + BLK_HDR + bsize(n)) | BLK_FREE;	/* commit */
 		h->free_bytes += BLK_HDR;
 		link_next(shm, off, b);
@@ -519,14 +542,13 @@ SHMIPC_API int shmipc_free(struct shmipc *shm, uint64_t payload)
 		uint64_t p_off = b->prev_phys;
 
 		p = blk_at(shm, p_off);
-		if (!p || p_off >= off || p_off + BLK_HDR + bsize(p) != off) {
-			err = -EFAULT;
-			goto unlock;
-		}
+		if (!p || p_off >= off || p_off + BLK_HDR + bsize(p) != off)
+			return -EFAULT;
 		if (bfree(p)) {
-			err = remove_free(shm, p_off, p);
+			int err = remove_free(shm, p_off, p);
+
 			if (err)
-				goto unlock;
+				return err;
 			p->size = (bsize(p) + BLK_HDR + bsize(b)) | BLK_FREE;	/* commit */
 			h->free_bytes += BLK_HDR;
 			link_next(shm, p_off, p);
@@ -534,9 +556,25 @@ SHMIPC_API int shmipc_free(struct shmipc *shm, uint64_t payload)
 			b = p;
 		}
 	}
-	err = insert_free(shm, off, b);
-unlock:
+	return insert_free(shm, off, b);
+}
+
+int shmipc_heap_free(struct shmipc *shm, uint64_t payload)
+{
+	int err = heap_lock(shm);
+
+	if (err)
+		return err;
+	err = free_locked(shm, payload);
 	heap_unlock(shm);
+	return err;
+}
+
+SHMIPC_API int shmipc_free(struct shmipc *shm, uint64_t payload)
+{
+	int err = shmipc_heap_free(shm, payload);
+
+	shmipc_reclaim_due(shm);
 	return err;
 }
 
@@ -550,6 +588,224 @@ _Atomic uint32_t *shmipc_block_refs(struct shmipc *shm, uint64_t off)
 	struct blk *b = used_block(shm, off);
 
 	return b ? &b->refs : NULL;
+}
+
+/* The owner word of the used block at @off, or NULL; same rules. */
+_Atomic uint32_t *shmipc_block_owner(struct shmipc *shm, uint64_t off)
+{
+	struct blk *b = used_block(shm, off);
+
+	return b ? &b->owner : NULL;
+}
+
+/*
+ * Makes the caller's block at @off a broadcast message of channel @tag
+ * with @refs references, one per bit of @holders; the owner word goes last.
+ */
+void shmipc_block_bcast(struct shmipc *shm, uint64_t off, uint32_t tag,
+			uint32_t holders, uint32_t refs)
+{
+	struct blk *b = used_block(shm, off);
+
+	if (!b)
+		return;
+	b->chan = tag;
+	atomic_store_explicit(&b->holders, holders, memory_order_relaxed);
+	atomic_store_explicit(&b->refs, refs, memory_order_relaxed);
+	atomic_store_explicit(&b->owner, SHMIPC_OWN_BCAST, memory_order_release);
+}
+
+/* Clears @bit; if it was set, drops its reference, freeing at the last. */
+static int bcast_clear(struct shmipc *shm, struct blk *b, uint64_t off,
+		       unsigned int bit, bool locked, uint64_t *freed)
+{
+	uint32_t m = 1u << bit;
+
+	if (!(atomic_fetch_and_explicit(&b->holders, ~m, memory_order_acq_rel) & m))
+		return 0;
+	if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
+		return 0;
+	if (freed)
+		*freed += bsize(b);
+	return locked ? free_locked(shm, off) : shmipc_heap_free(shm, off);
+}
+
+/*
+ * Subscriber @bit gives back its reference on broadcast message @off. A
+ * subscriber's own release (@check false) relies on its bit keeping the
+ * block alive; anyone else's (@check) runs under the heap lock and first
+ * checks that @off is a broadcast block of channel @tag.
+ */
+int shmipc_bcast_put(struct shmipc *shm, uint64_t off, unsigned int bit,
+		     bool check, uint32_t tag)
+{
+	struct blk *b;
+	int err;
+
+	if (bit >= 32)
+		return -EBADMSG;
+	if (!check) {
+		b = used_block(shm, off);
+		return b ? bcast_clear(shm, b, off, bit, false, NULL) : -EBADMSG;
+	}
+	err = heap_lock(shm);
+	if (err)
+		return err;
+	b = used_block(shm, off);
+	if (b && (atomic_load(&b->owner) & SHMIPC_OWN_STATE) == SHMIPC_OWN_BCAST &&
+	    b->chan == tag)
+		err = bcast_clear(shm, b, off, bit, true, NULL);
+	else
+		err = -EBADMSG;
+	heap_unlock(shm);
+	return err;
+}
+
+/* Sets the owner word of used block @off, checked under the heap lock. */
+int shmipc_block_set_owner(struct shmipc *shm, uint64_t off, uint32_t own)
+{
+	struct blk *b;
+	int err = heap_lock(shm);
+
+	if (err)
+		return err;
+	b = used_block(shm, off);
+	if (b)
+		atomic_store(&b->owner, own);
+	heap_unlock(shm);
+	return b ? 0 : -EBADMSG;
+}
+
+static bool is_queued(const struct shmipc_reclaim *rc, uint64_t off)
+{
+	size_t lo = 0, hi = rc->nqueued;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (rc->queued[mid] == off)
+			return true;
+		if (rc->queued[mid] < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static int doom(uint64_t **v, size_t *n, size_t *cap, uint64_t off)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? 2 * *cap : 64;
+		uint64_t *d = realloc(*v, c * sizeof(*d));
+
+		if (!d)
+			return -ENOMEM;
+		*v = d;
+		*cap = c;
+	}
+	(*v)[(*n)++] = off;
+	return 0;
+}
+
+/*
+ * The heap pass of a reclaim (peer.c), under the heap lock: frees dead
+ * peer rc->dead's reserved and held blocks that no queue refers to
+ * (rc->queued, sorted), and clears the holder bits of its dead
+ * subscriptions. Blocks are collected during the walk and freed after it,
+ * since freeing merges blocks under the walk's feet.
+ */
+int shmipc_heap_reclaim(struct shmipc *shm, struct shmipc_reclaim *rc)
+{
+	uint64_t off = shm->heap_off, n, limit = max_blocks(shm);
+	uint64_t *doomed = NULL;
+	size_t ndoomed = 0, cap = 0, i;
+	int err = heap_lock(shm);
+
+	if (err)
+		return err;
+	for (n = 0; n <= limit; n++) {
+		struct blk *b = blk_at(shm, off);
+		uint32_t own, st;
+		unsigned int k;
+
+		if (!b) {
+			err = -EFAULT;
+			break;
+		}
+		if (!bsize(b) && !bfree(b))	/* the sentinel */
+			break;
+		own = atomic_load(&b->owner);
+		st = own & SHMIPC_OWN_STATE;
+		if (!bfree(b) && (st == SHMIPC_OWN_RESV || st == SHMIPC_OWN_HELD) &&
+		    (own & ~SHMIPC_OWN_STATE) == rc->dead &&
+		    !is_queued(rc, off + BLK_HDR)) {
+			err = doom(&doomed, &ndoomed, &cap, off + BLK_HDR);
+			if (err)
+				break;
+			rc->bytes += bsize(b);
+			if (st == SHMIPC_OWN_HELD)
+				rc->msgs++;
+		}
+		for (k = 0; !bfree(b) && st == SHMIPC_OWN_BCAST && k < rc->nsubs; k++) {
+			uint32_t m = 1u << rc->subs[k].idx;
+
+			if (b->chan != rc->subs[k].tag ||
+			    !(atomic_fetch_and(&b->holders, ~m) & m))
+				continue;
+			rc->msgs++;
+			if (atomic_fetch_sub(&b->refs, 1) != 1)
+				continue;
+			/* The last reference: freed after the walk. */
+			err = doom(&doomed, &ndoomed, &cap, off + BLK_HDR);
+			rc->bytes += bsize(b);
+			break;
+		}
+		if (err)
+			break;
+		off += BLK_HDR + bsize(b);
+	}
+	for (i = 0; i < ndoomed; i++)
+		free_locked(shm, doomed[i]);
+	heap_unlock(shm);
+	free(doomed);
+	return err;
+}
+
+/* Sums, per peer slot, what live blocks its token holds. */
+int shmipc_heap_holdings(struct shmipc *shm, struct shmipc_holdings *h)
+{
+	uint64_t off = shm->heap_off, n, limit = max_blocks(shm);
+	int err = heap_lock(shm);
+
+	if (err)
+		return err;
+	for (n = 0; n <= limit; n++) {
+		struct blk *b = blk_at(shm, off);
+		uint32_t own, tok;
+		struct shmipc_holdings *p;
+
+		if (!b) {
+			err = -EFAULT;
+			break;
+		}
+		if (!bsize(b) && !bfree(b))
+			break;
+		own = atomic_load(&b->owner);
+		tok = own & ~SHMIPC_OWN_STATE;
+		p = &h[tok & SHMIPC_PEER_MASK];
+		if (!bfree(b) && tok && p->token == tok) {
+			if ((own & SHMIPC_OWN_STATE) == SHMIPC_OWN_RESV)
+				p->resv_bytes += bsize(b);
+			else if ((own & SHMIPC_OWN_STATE) == SHMIPC_OWN_HELD) {
+				p->held_msgs++;
+				p->held_bytes += bsize(b);
+			}
+		}
+		off += BLK_HDR + bsize(b);
+	}
+	heap_unlock(shm);
+	return err;
 }
 
 /* The payload size of the used block at @off, or 0; same rules as above. */

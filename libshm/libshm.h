@@ -162,6 +162,8 @@ struct shmipc_msg {
 	uint64_t timestamp_ns;		/* CLOCK_MONOTONIC at send */
 	uint64_t offset;		/* of data in the region; 0 when inline */
 	struct shmipc *shm;
+	uint32_t holder;		/* broadcast: subscriber index + 1; else 0 */
+	uint32_t pad;
 	/* Payloads of up to 64 bytes travel in the descriptor and are copied
 	 * here: then data points into this struct, so do not move it. */
 	unsigned char inline_data[64];
@@ -233,6 +235,68 @@ static inline uint32_t shmipc_msg_type(const struct shmipc_msg *m) { return m->t
 static inline uint64_t shmipc_msg_seq(const struct shmipc_msg *m) { return m->seq; }
 static inline uint32_t shmipc_msg_sender(const struct shmipc_msg *m) { return m->sender; }
 static inline uint64_t shmipc_msg_timestamp(const struct shmipc_msg *m) { return m->timestamp_ns; }
+
+/*
+ * Peers and process death. Every handle is a peer of its region, named by a
+ * token: with the kmod backend the module's attachment (a death is seen
+ * when the process's region file goes, for any reason, at once); with the
+ * posix backend a slot of the region's peer table, alive while its pid is,
+ * and the pid's start time matches (no confusion with a reused pid).
+ *
+ * The region records, in shared memory, which peer holds each lock, each
+ * reservation, each received but unreleased message, each channel
+ * endpoint and subscription. When a peer dies, the next process to notice
+ * (any libshm call that meets what it held, shmipc_reclaim(), or
+ * shmipc_peer_watch()) reclaims it: locks are taken over, reserved blocks
+ * freed, held messages released, a message it was taking out of a queue
+ * delivered again, its endpoints and subscriptions removed.
+ *
+ * A fork()ed child that uses a handle it inherited becomes a peer of its
+ * own on its first call (re-attaching at the same address); what the
+ * parent held stays the parent's.
+ */
+struct shmipc_peer_info {
+	uint32_t id;			/* token */
+	uint32_t pid;
+	uint32_t alive;			/* 0: dead, not yet reclaimed */
+	uint32_t self;			/* this handle */
+	uint64_t start_time;		/* clock ticks after boot */
+	uint32_t locks;			/* region and channel locks held now */
+	uint32_t endpoints;		/* channels open, subscriptions, spsc sides */
+	uint64_t reserved_bytes;	/* payload blocks reserved, not sent */
+	uint64_t held_msgs;		/* received, not released */
+	uint64_t held_bytes;
+};
+
+struct shmipc_reclaim_stats {
+	uint64_t peers_died;		/* dead peers reclaimed, ever */
+	uint64_t bytes_reclaimed;	/* heap bytes they held, given back */
+	uint64_t msgs_reclaimed;	/* messages they held or had not read, released */
+	uint64_t msgs_redelivered;	/* messages they were taking, queued again */
+	uint64_t slots_repaired;	/* queue slots they had claimed, repaired */
+};
+
+/* This handle's token. */
+uint32_t shmipc_peer_id(struct shmipc *shm);
+/* Fills up to @cap entries, one per peer; returns how many, *total all. */
+int shmipc_peers(struct shmipc *shm, struct shmipc_peer_info *peers,
+		 unsigned int cap, unsigned int *total);
+/* Reclaims every dead peer now; returns how many. */
+int shmipc_reclaim(struct shmipc *shm);
+int shmipc_reclaim_stats(struct shmipc *shm, struct shmipc_reclaim_stats *st);
+/*
+ * Waits until a peer dies and has been reclaimed, or the timeout: returns
+ * the number reclaimed, or -ETIMEDOUT. kmod: woken by the module at the
+ * death; posix: by the dead process's pidfd.
+ */
+int shmipc_peer_watch(struct shmipc *shm, int timeout_ms);
+/*
+ * Called, in the thread that reclaims, for every dead peer this handle
+ * reclaims; NULL removes it. It must not call into this region.
+ */
+typedef void (*shmipc_death_fn)(struct shmipc *shm, uint32_t peer, uint32_t pid,
+				void *arg);
+int shmipc_on_peer_death(struct shmipc *shm, shmipc_death_fn fn, void *arg);
 
 #ifdef __cplusplus
 }

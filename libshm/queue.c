@@ -12,22 +12,26 @@
  * reading the slot, then stores head with release, which the producer loads
  * with acquire before reusing the slot.
  *
- * MPMC queue (Vyukov's bounded queue): each slot has a sequence number.
- * Slot i starts at i. A producer at position p may fill the slot when its
- * sequence is p: it claims p by compare-and-swap on tail, writes the
- * descriptor and stores p + 1 (release). A consumer at p takes the slot
- * when it reads p + 1 (acquire), claims p on head, copies the descriptor
- * and stores p + capacity (release), handing the slot to the producer of
- * the next lap. Per-producer FIFO order follows from the claim order.
+ * MPMC queue (after Vyukov's bounded queue): each slot has a sequence word.
+ * Slot i starts at i. A producer at position p takes the slot by a
+ * compare-and-swap of its sequence from p to a claim W(p, token); it then
+ * moves tail from p to p + 1, writes the descriptor and stores p + 1
+ * (release). A consumer at p takes a slot reading p + 1 by a compare-and-
+ * swap to R(p, token), moves head from p to p + 1, copies the descriptor,
+ * and, once the caller has recorded that it holds the payload, stores
+ * p + capacity (release), handing the slot to the producer of the next lap.
+ * Whoever meets another's claim at the position it wants helps move tail
+ * (or head) past it, so a claimer that stops, or dies, between its claim
+ * and the index update stops nobody else. Per-producer FIFO order follows
+ * from the claim order.
  *
- * A producer that dies between its claim and its publication would stop
- * every consumer at that slot for ever. Claimers therefore record their pid
- * and claimed position in the slot; a consumer that finds a slot claimed
- * but unpublished, and the claimer recorded for exactly that position dead,
- * publishes a skip descriptor (offset 0) in its place. It first moves the
- * sequence to a REPAIRING value by compare-and-swap, so that one repairer
- * writes. A claimer that dies before recording itself (a few instructions)
- * is not detected here; the process-death work closes that window.
+ * Because the claim names its claimer in the same word, a claimer that
+ * dies at any instruction leaves a slot that says who and what: W(p, dead)
+ * (a message never committed) or R(p, dead) (a message being taken). Its
+ * reclaim (shmipc_mpmc_repair()) turns the first into a skip descriptor and
+ * gives the second's message back to the queue at its tail. Until then a
+ * consumer waiting at p, or a producer a lap later, is told -EINPROGRESS
+ * with the claimer's token, and looks at its life.
  *
  * The capacity comes from the caller's handle, checked once at open, never
  * from the region, so a peer cannot widen the mask. Every loop is bounded:
@@ -35,12 +39,12 @@
  * queue whose counters make no sense gives -EBADMSG, never a spin for ever.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "internal.h"
 
 #define RETRIES		(1u << 20)
-#define REPAIRING	(1ull << 63)
 
 int shmipc_spsc_push(struct shmipc_chan_ctl *c, struct shmipc_spsc_slot *slots,
 		     struct shmipc_spsc_cache *k, const struct shmipc_desc *d, uint32_t cap)
@@ -70,12 +74,40 @@ int shmipc_spsc_pop(struct shmipc_chan_ctl *c, struct shmipc_spsc_slot *slots,
 	if (k->tail - head > cap)
 		return -EBADMSG;
 	*d = slots[head & (cap - 1)].d;
-	atomic_store_explicit(&c->head, head + 1, memory_order_release);
 	return 0;
 }
 
+/* Gives the slot shmipc_spsc_pop() read back to the producer. */
+void shmipc_spsc_pop_done(struct shmipc_chan_ctl *c)
+{
+	uint64_t head = atomic_load_explicit(&c->head, memory_order_relaxed);
+
+	atomic_store_explicit(&c->head, head + 1, memory_order_release);
+}
+
+static uint64_t claim(uint64_t pos, uint32_t token, bool reading)
+{
+	return SHMIPC_Q_CLAIMED | (reading ? SHMIPC_Q_READING : 0) |
+	       (uint64_t)token << 32 | (uint32_t)pos;
+}
+
+/* Does @seq claim position @pos, in the given role? */
+static bool claims(uint64_t seq, uint64_t pos, bool reading)
+{
+	return (seq & SHMIPC_Q_CLAIMED) && (uint32_t)seq == (uint32_t)pos &&
+	       !!(seq & SHMIPC_Q_READING) == reading;
+}
+
+static void help(_Atomic uint64_t *index, uint64_t pos)
+{
+	atomic_compare_exchange_strong_explicit(index, &pos, pos + 1,
+						memory_order_relaxed,
+						memory_order_relaxed);
+}
+
 int shmipc_mpmc_push(struct shmipc_chan_ctl *c, struct shmipc_mpmc_slot *slots,
-		     const struct shmipc_desc *d, uint32_t cap)
+		     const struct shmipc_desc *d, uint32_t cap, uint32_t me,
+		     uint32_t *blocker)
 {
 	uint64_t pos = atomic_load_explicit(&c->tail, memory_order_relaxed);
 	unsigned int n;
@@ -83,46 +115,34 @@ int shmipc_mpmc_push(struct shmipc_chan_ctl *c, struct shmipc_mpmc_slot *slots,
 	for (n = 0; n < RETRIES; n++) {
 		struct shmipc_mpmc_slot *s = &slots[pos & (cap - 1)];
 		uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
-		int64_t diff = (int64_t)(seq - pos);
 
-		if (diff == 0) {
-			if (atomic_compare_exchange_weak_explicit(&c->tail, &pos, pos + 1,
-								  memory_order_relaxed,
-								  memory_order_relaxed)) {
-				atomic_store_explicit(&s->claimer, shmipc_self_pid(),
-						      memory_order_relaxed);
-				atomic_store_explicit(&s->claim_pos, pos,
-						      memory_order_release);
-				s->d = *d;
-				atomic_store_explicit(&s->seq, pos + 1,
-						      memory_order_release);
-				return 0;
-			}
-		} else if (diff < 0) {
-			return -ENOSPC;
-		} else {
-			pos = atomic_load_explicit(&c->tail, memory_order_relaxed);
+		if (seq == pos) {
+			if (!atomic_compare_exchange_strong_explicit(
+				    &s->seq, &seq, claim(pos, me, false),
+				    memory_order_acquire, memory_order_relaxed))
+				continue;
+			help(&c->tail, pos);
+			s->d = *d;
+			atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
+			return 0;
 		}
+		if (claims(seq, pos, false)) {		/* another producer's */
+			help(&c->tail, pos);
+		} else if (seq & SHMIPC_Q_CLAIMED) {
+			/* Last lap's producer or consumer is still on it. */
+			*blocker = SHMIPC_Q_TOKEN(seq);
+			return -EINPROGRESS;
+		} else if ((int64_t)(seq - pos) < 0) {
+			return -ENOSPC;
+		}
+		pos = atomic_load_explicit(&c->tail, memory_order_relaxed);
 	}
 	return -EBADMSG;
 }
 
-/* Publishes a skip in place of a dead claimer's slot; see the top. */
-static void mpmc_repair(struct shmipc_mpmc_slot *s, uint64_t pos)
-{
-	uint64_t expect = pos;
-
-	if (!atomic_compare_exchange_strong_explicit(&s->seq, &expect,
-						     pos | REPAIRING,
-						     memory_order_acquire,
-						     memory_order_relaxed))
-		return;
-	memset(&s->d, 0, sizeof(s->d));
-	atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
-}
-
 int shmipc_mpmc_pop(struct shmipc_chan_ctl *c, struct shmipc_mpmc_slot *slots,
-		    struct shmipc_desc *d, uint32_t cap)
+		    struct shmipc_desc *d, uint32_t cap, uint32_t me,
+		    uint64_t *posp, uint32_t *blocker)
 {
 	uint64_t pos = atomic_load_explicit(&c->head, memory_order_relaxed);
 	unsigned int n;
@@ -130,37 +150,87 @@ int shmipc_mpmc_pop(struct shmipc_chan_ctl *c, struct shmipc_mpmc_slot *slots,
 	for (n = 0; n < RETRIES; n++) {
 		struct shmipc_mpmc_slot *s = &slots[pos & (cap - 1)];
 		uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
-		int64_t diff = (int64_t)(seq - (pos + 1));
 
-		if (diff == 0) {
-			if (atomic_compare_exchange_weak_explicit(&c->head, &pos, pos + 1,
-								  memory_order_relaxed,
-								  memory_order_relaxed)) {
-				*d = s->d;
-				atomic_store_explicit(&s->seq, pos + cap,
-						      memory_order_release);
-				return 0;
-			}
-		} else if (diff < 0) {
-			/*
-			 * Not published: empty, or a claim in progress, or a dead
-			 * claimer. Only the last needs a look at the claimer, and
-			 * only the slot's own line is read: an empty queue is
-			 * polled without touching the producers' tail.
-			 */
-			uint32_t claimer;
-
-			if (atomic_load_explicit(&s->claim_pos, memory_order_acquire) != pos)
-				return -EAGAIN;
-			claimer = atomic_load_explicit(&s->claimer, memory_order_relaxed);
-			if (!claimer || shmipc_pid_alive(claimer))
-				return -EAGAIN;
-			mpmc_repair(s, pos);
-		} else {
-			pos = atomic_load_explicit(&c->head, memory_order_relaxed);
+		if (seq == pos + 1) {
+			if (!atomic_compare_exchange_strong_explicit(
+				    &s->seq, &seq, claim(pos, me, true),
+				    memory_order_acquire, memory_order_relaxed))
+				continue;
+			help(&c->head, pos);
+			*d = s->d;
+			*posp = pos;
+			return 0;
 		}
+		if (claims(seq, pos, true)) {		/* another consumer's */
+			help(&c->head, pos);
+		} else if (claims(seq, pos, false)) {	/* being written */
+			*blocker = SHMIPC_Q_TOKEN(seq);
+			return -EINPROGRESS;
+		} else if ((seq & SHMIPC_Q_CLAIMED) ||
+			   (int64_t)(seq - (pos + 1)) < 0) {
+			/*
+			 * Empty (a slot of this lap not yet written, or last
+			 * lap's consumer still on it). Only the slot's line is
+			 * read: an empty queue is polled without touching tail.
+			 */
+			return -EAGAIN;
+		}
+		pos = atomic_load_explicit(&c->head, memory_order_relaxed);
 	}
 	return -EBADMSG;
+}
+
+void shmipc_mpmc_pop_done(struct shmipc_mpmc_slot *slots, uint64_t pos,
+			  uint32_t cap)
+{
+	atomic_store_explicit(&slots[pos & (cap - 1)].seq, pos + cap,
+			      memory_order_release);
+}
+
+/* The full position of a claim, from an index it is at most 2^32 behind. */
+static uint64_t claimed_pos(uint64_t seq, uint64_t index)
+{
+	return index - (uint32_t)((uint32_t)index - (uint32_t)seq);
+}
+
+/*
+ * Repairs the slots dead peer @dead had claimed (see the top): a write
+ * becomes a skip, a read gives its slot back and its descriptor to @redo
+ * (at most @max_redo), for the caller to queue again. Runs in the dead
+ * peer's reclaim, which is the only writer of its claims. Returns the
+ * number of descriptors put in @redo, or -ENOBUFS with some left.
+ */
+int shmipc_mpmc_repair(struct shmipc_chan_ctl *c, struct shmipc_mpmc_slot *slots,
+		       uint32_t cap, uint32_t dead, struct shmipc_desc *redo,
+		       unsigned int max_redo, uint64_t *repaired)
+{
+	unsigned int n = 0;
+	uint32_t i;
+
+	for (i = 0; i < cap; i++) {
+		struct shmipc_mpmc_slot *s = &slots[i];
+		uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+		uint64_t pos;
+
+		if (!(seq & SHMIPC_Q_CLAIMED) || SHMIPC_Q_TOKEN(seq) != dead)
+			continue;
+		if (!(seq & SHMIPC_Q_READING)) {
+			pos = claimed_pos(seq, atomic_load(&c->tail));
+			memset(&s->d, 0, sizeof(s->d));
+			atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
+			help(&c->tail, pos);
+			(*repaired)++;
+			continue;
+		}
+		if (n == max_redo)
+			return -ENOBUFS;
+		(*repaired)++;
+		pos = claimed_pos(seq, atomic_load(&c->head));
+		redo[n++] = s->d;
+		help(&c->head, pos);
+		atomic_store_explicit(&s->seq, pos + cap, memory_order_release);
+	}
+	return (int)n;
 }
 
 void shmipc_queue_init(struct shmipc_chan_ctl *c, void *slots)

@@ -22,7 +22,7 @@
 #define DEFAULT_REGISTRY	64u
 #define MAX_REGISTRY		65536u
 #define MIN_HEAP		4096u
-#define LOCK_POLL_NS		50000000	/* re-check a holder's life */
+#define LOCK_POLL_NS		5000000		/* re-check a holder's life (posix) */
 #define INIT_POLL_NS		10000000
 
 #define ALIGN_UP(x, a)		(((x) + (a) - 1) & ~((uint64_t)(a) - 1))
@@ -79,13 +79,16 @@ bool shmipc_pid_alive(uint32_t pid)
  * shmipc_lock_acquire() - take a region lock, taking it over from a dead
  * holder. *recovered tells the caller to repair what the lock protects.
  *
- * The word holds the holder's pid, plus SHMIPC_LOCK_WAITERS while someone may
- * sleep on it. Release exchanges it with 0 and wakes one sleeper only if the
+ * The word holds the holder's peer token, plus SHMIPC_LOCK_WAITERS while
+ * someone may sleep on it. Release exchanges it with 0 and wakes one sleeper only if the
  * bit was set. A sleeper that wakes takes the lock with the bit set, since it
  * cannot know whether others still sleep (Drepper, "Futexes are tricky",
- * mutex 3). Sleeps are bounded so that a holder killed while others sleep is
- * noticed: its pid stays in the word, signal 0 finds it gone, and one
- * contender wins the compare-and-swap from that exact value. A holder
+ * mutex 3). A holder killed while others sleep is noticed: its token stays
+ * in the word, found dead (peer.c), and one contender wins the compare-and-
+ * swap from that exact value. With the kmod backend the module wakes the
+ * sleepers at the death (the death count is read before the holder's life
+ * is looked at, so a death in between ends the sleep at once); with posix,
+ * sleeps are bounded by LOCK_POLL_NS. A holder
  * that is alive but keeps the lock past the handle's lock timeout gives
  * -ETIMEDOUT.
  */
@@ -93,23 +96,29 @@ int shmipc_lock_acquire(struct shmipc *shm, struct shmipc_lock *lock,
 			bool *recovered)
 {
 	int64_t deadline = 0;
-	uint32_t me = shmipc_self_pid();
-	uint32_t take = me;
+	uint32_t me, take;
+	int err;
 
 	*recovered = false;
+	err = shmipc_self(shm, &me);
+	if (err)
+		return err;
+	take = me;
 	for (;;) {
-		uint32_t v = 0;
+		uint32_t v = 0, deaths;
 		int64_t now;
 
 		if (atomic_compare_exchange_strong_explicit(&lock->word, &v, take,
 							    memory_order_acquire,
 							    memory_order_relaxed))
 			return 0;
-		if (!shmipc_pid_alive(v & ~SHMIPC_LOCK_WAITERS)) {
+		deaths = shm->ops->deaths(shm);
+		if (!shmipc_peer_alive(shm, v & ~SHMIPC_LOCK_WAITERS)) {
 			if (atomic_compare_exchange_strong_explicit(
 				    &lock->word, &v, me | (v & SHMIPC_LOCK_WAITERS),
 				    memory_order_acquire, memory_order_relaxed)) {
 				*recovered = true;
+				shmipc_death_seen(shm);
 				return 0;
 			}
 			continue;
@@ -132,7 +141,7 @@ int shmipc_lock_acquire(struct shmipc *shm, struct shmipc_lock *lock,
 			deadline = now + (int64_t)shm->lock_timeout_ms * 1000000;
 		else if (now >= deadline)
 			return -ETIMEDOUT;
-		shm->ops->wait(shm, &lock->word, v, now + LOCK_POLL_NS);
+		shm->ops->wait(shm, &lock->word, v, now + LOCK_POLL_NS, &deaths);
 		take = me | SHMIPC_LOCK_WAITERS;
 	}
 }
@@ -197,7 +206,8 @@ static int region_initialize(struct shmipc *shm, unsigned int registry_cap)
 {
 	struct shmipc_hdr *hdr = shm->hdr;
 	uint64_t ctl_off = ALIGN_UP(sizeof(*hdr), 64);
-	uint64_t reg_off = ALIGN_UP(ctl_off + sizeof(struct shmipc_heap_ctl), 64);
+	uint64_t peers_off = ALIGN_UP(ctl_off + sizeof(struct shmipc_heap_ctl), 64);
+	uint64_t reg_off = peers_off + SHMIPC_PEERS * sizeof(struct shmipc_peer_rec);
 	uint64_t heap_off = ALIGN_UP(reg_off + sizeof(struct shmipc_reg_hdr) +
 				     (uint64_t)registry_cap *
 				     sizeof(struct shmipc_reg_entry), 64);
@@ -221,6 +231,7 @@ static int region_initialize(struct shmipc *shm, unsigned int registry_cap)
 	if (err)
 		return err;
 	shmipc_registry_init(shm, reg_off, registry_cap);
+	shmipc_peers_init(shm, peers_off);
 	hdr->version = SHMIPC_LAYOUT_VERSION;
 	hdr->magic = SHMIPC_HDR_MAGIC;
 	/* Publish: everything above happens-before a reader's acquire of READY. */
@@ -236,7 +247,9 @@ static int region_validate(struct shmipc *shm)
 	uint64_t magic = hdr->magic, size = hdr->size;
 	uint64_t ctl = hdr->heap_ctl_off, heap = hdr->heap_off;
 	uint64_t reg = hdr->registry_off, heap_size = hdr->heap_size;
+	uint64_t peers = hdr->peers_off;
 	uint32_t version = hdr->version, cap = hdr->registry_capacity;
+	uint32_t npeers = hdr->peers_capacity;
 	int err;
 
 	if (magic != SHMIPC_HDR_MAGIC)
@@ -245,13 +258,16 @@ static int region_validate(struct shmipc *shm)
 		return -EPROTONOSUPPORT;
 	if (size != shm->size || ctl % 64 || heap % 64 ||
 	    ctl < sizeof(*hdr) || ctl > size - sizeof(struct shmipc_heap_ctl) ||
-	    reg < ctl + sizeof(struct shmipc_heap_ctl) || reg > heap ||
+	    peers < ctl + sizeof(struct shmipc_heap_ctl) || reg < peers ||
+	    reg > heap ||
 	    heap > size || heap_size != size - heap || cap > MAX_REGISTRY)
 		return -EPROTO;
 	shm->heap = (struct shmipc_heap_ctl *)(shm->base + ctl);
 	shm->heap_off = heap;
 	shm->heap_end = size;
-	err = shmipc_registry_validate(shm, reg, heap, cap);
+	err = shmipc_peers_validate(shm, peers, reg, npeers);
+	if (!err)
+		err = shmipc_registry_validate(shm, reg, heap, cap);
 	return err ? err : shmipc_heap_validate(shm);
 }
 
@@ -290,7 +306,8 @@ static int region_attach(struct shmipc *shm, unsigned int registry_cap,
 		if (now >= deadline)
 			return -ETIMEDOUT;
 		shm->ops->wait(shm, &shm->hdr->state, st,
-			       now + INIT_POLL_NS < deadline ? now + INIT_POLL_NS : deadline);
+			       now + INIT_POLL_NS < deadline ? now + INIT_POLL_NS : deadline,
+			       NULL);
 	}
 }
 
@@ -334,6 +351,7 @@ SHMIPC_API int shmipc_open(const char *name, const struct shmipc_options *opts,
 	shm = calloc(1, sizeof(*shm));
 	if (!shm)
 		return -ENOMEM;
+	pthread_mutex_init(&shm->refs_lock, NULL);
 	err = pick_backend(o.backend, &shm->ops);
 	if (err)
 		goto free_handle;
@@ -359,9 +377,14 @@ SHMIPC_API int shmipc_open(const char *name, const struct shmipc_options *opts,
 	err = region_attach(shm, o.registry_capacity, o.init_timeout_ms);
 	if (err)
 		goto unmap;
+	err = shmipc_peer_attach(shm);
+	if (err)
+		goto detach;
 	*out = shm;
 	return 0;
 
+detach:
+	shm->ops->detach(shm);
 unmap:
 	munmap(shm->base, size);
 close_fd:
@@ -378,8 +401,11 @@ SHMIPC_API void shmipc_close(struct shmipc *shm)
 	if (!shm)
 		return;
 	shmipc_chan_close_named(shm);
+	shmipc_peer_detach(shm);
+	shm->ops->detach(shm);
 	munmap(shm->base, shm->size);
 	close(shm->fd);
+	free(shm->extra);
 	free(shm);
 }
 
@@ -446,6 +472,10 @@ SHMIPC_API const char *shmipc_strerror(int err)
 		return "Region layout version not supported";
 	case EFAULT:
 		return "Corrupted shared data, or an offset outside the region";
+	case EUSERS:
+		return "Too many peers attached to the region (or endpoints on the channel)";
+	case EOWNERDEAD:
+		return "A peer of the region died";
 	}
 	s = err < 0 ? strerrordesc_np(-err) : NULL;
 	return s ? s : "Unknown error";

@@ -353,14 +353,21 @@ TEST_F_TIMEOUT(heap, killed_holders, 900)
 
 	for (round = 0; round < 200; round++) {
 		bool held = false;
-		int status, tries;
-		pid_t pid = fork();
+		int status, tries, pfd[2];
+		uint32_t token;
+		pid_t pid;
 
+		ASSERT_EQ(0, pipe(pfd));
+		pid = fork();
 		ASSERT_LE(0, pid);
 		if (!pid) {
 			uint64_t offs[64] = { 0 };
 			unsigned int i;
 
+			/* The child is a peer of its own: tell the parent its token. */
+			token = shmipc_peer_id(self->shm);
+			if (write(pfd[1], &token, sizeof(token)) != sizeof(token))
+				_exit(1);
 			rng ^= (uint64_t)getpid() << 20;
 			for (;;) {
 				i = rnd() % 64;
@@ -372,17 +379,20 @@ TEST_F_TIMEOUT(heap, killed_holders, 900)
 				}
 			}
 		}
+		ASSERT_EQ(sizeof(token), read(pfd[0], &token, sizeof(token)));
+		close(pfd[0]);
+		close(pfd[1]);
 		usleep(rnd() % 2000);
 		for (tries = 0; !held && tries < 100000; tries++) {
 			long spins = 0;
 
-			while ((atomic_load(word) & ~SHMIPC_LOCK_WAITERS) != (uint32_t)pid &&
+			while ((atomic_load(word) & ~SHMIPC_LOCK_WAITERS) != token &&
 			       ++spins < 10000000)
 				;
 			/* Freeze it, then see whether it still holds the lock. */
 			kill(pid, SIGSTOP);
 			ASSERT_EQ(pid, waitpid(pid, &status, WUNTRACED));
-			held = (atomic_load(word) & ~SHMIPC_LOCK_WAITERS) == (uint32_t)pid;
+			held = (atomic_load(word) & ~SHMIPC_LOCK_WAITERS) == token;
 			if (!held)
 				kill(pid, SIGCONT);
 		}
@@ -393,6 +403,8 @@ TEST_F_TIMEOUT(heap, killed_holders, 900)
 	}
 	ASSERT_EQ(0, shmipc_heap_stats(self->shm, &st));
 	ASSERT_EQ(200, st.recoveries);
+	/* What the dead left allocated was theirs (shmipc_alloc: the region's). */
+	shmipc_reclaim(self->shm);
 	TH_LOG("200 holders killed, %llu recoveries, %llu blocks left by the dead",
 	       (unsigned long long)st.recoveries, (unsigned long long)st.used_blocks);
 }
