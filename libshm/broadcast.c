@@ -9,9 +9,9 @@
  * publisher never reuses slot n while a live cursor is at n or below. In
  * drop-oldest mode the publisher moves a lagging cursor forward by the same
  * compare-and-swap and clears that subscriber's bit; whoever wins the swap
- * owns the release. A subscriber releases a message by clearing its bit,
- * dropping the reference only if the bit was set, so no release is done
- * twice.
+ * owns the release. A subscriber releases a message by clearing its bit;
+ * clearing a bit that is not set does nothing, so no release is done twice,
+ * and whoever clears the last one frees the block.
  *
  * Process death. A publisher killed inside its critical section leaves the
  * lock with its token, and a journal (pub_pos, pub_off) written before it
@@ -175,7 +175,7 @@ int shmipc_bcast_publish(struct shmipc_chan *ch, struct shmipc_desc *d)
 	c->pub_peer = ch->token;
 	c->pub_off = d->offset;
 	if (d->offset)
-		shmipc_block_bcast(ch->shm, d->offset, ch->tag, holders, subs);
+		shmipc_block_bcast(ch->shm, d->offset, ch->tag, holders);
 	s = &slots[n & mask];
 	s->d = *d;
 	atomic_store_explicit(&s->seq, n, memory_order_release);

@@ -739,6 +739,23 @@ static int pop_msg(struct shmipc_chan *ch, struct shmipc_desc *d, uint32_t me,
 	return err;
 }
 
+/* Reclaims the dead claimers of the queue's slots; true if there were any. */
+static bool dead_claims(struct shmipc_chan *ch, uint32_t me)
+{
+	uint32_t tokens[8];
+	unsigned int n, i;
+	bool any = false;
+
+	n = shmipc_mpmc_claimers(ch->slots, ch->capacity, tokens, 8);
+	for (i = 0; i < n; i++) {
+		if (tokens[i] == me || shmipc_peer_alive(ch->shm, tokens[i]))
+			continue;
+		shmipc_reclaim_token(ch->shm, tokens[i]);
+		any = true;
+	}
+	return any;
+}
+
 static int recv_msg(struct shmipc_chan *ch, struct shmipc_msg *msg,
 		    int timeout_ms)
 {
@@ -779,6 +796,10 @@ static int recv_msg(struct shmipc_chan *ch, struct shmipc_msg *msg,
 		if (err != -EAGAIN || !timeout_ms)
 			break;
 		deaths = ch->shm->ops->deaths(ch->shm);
+		if (ch->mode == SHMIPC_CHAN_MPMC && dead_claims(ch, me)) {
+			err = pop_msg(ch, &d, me, &blocker);
+			continue;
+		}
 		e = ev_prepare(&c->not_empty);
 		err = pop_msg(ch, &d, me, &blocker);
 		if (err != -EAGAIN) {

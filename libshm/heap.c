@@ -599,11 +599,12 @@ _Atomic uint32_t *shmipc_block_owner(struct shmipc *shm, uint64_t off)
 }
 
 /*
- * Makes the caller's block at @off a broadcast message of channel @tag
- * with @refs references, one per bit of @holders; the owner word goes last.
+ * Makes the caller's block at @off a broadcast message of channel @tag, one
+ * holder bit per subscriber in @holders; the owner word goes last. The bits
+ * are the references: the block is free when the last one is cleared.
  */
 void shmipc_block_bcast(struct shmipc *shm, uint64_t off, uint32_t tag,
-			uint32_t holders, uint32_t refs)
+			uint32_t holders)
 {
 	struct blk *b = used_block(shm, off);
 
@@ -611,23 +612,40 @@ void shmipc_block_bcast(struct shmipc *shm, uint64_t off, uint32_t tag,
 		return;
 	b->chan = tag;
 	atomic_store_explicit(&b->holders, holders, memory_order_relaxed);
-	atomic_store_explicit(&b->refs, refs, memory_order_relaxed);
 	atomic_store_explicit(&b->owner, SHMIPC_OWN_BCAST, memory_order_release);
 }
 
-/* Clears @bit; if it was set, drops its reference, freeing at the last. */
-static int bcast_clear(struct shmipc *shm, struct blk *b, uint64_t off,
-		       unsigned int bit, bool locked, uint64_t *freed)
+/* A broadcast block whose last bit is gone; the heap lock is held. */
+static bool bcast_orphan(struct blk *b)
 {
-	uint32_t m = 1u << bit;
+	return !bfree(b) && bsize(b) &&
+	       (atomic_load(&b->owner) & SHMIPC_OWN_STATE) == SHMIPC_OWN_BCAST &&
+	       !atomic_load(&b->holders);
+}
 
-	if (!(atomic_fetch_and_explicit(&b->holders, ~m, memory_order_acq_rel) & m))
+/*
+ * Clears @bit, in one atomic step that also tells whether it was the last.
+ * The last clearer frees the block under the heap lock, after checking it
+ * is still that orphan: if the clearer dies first, the heap pass of its
+ * reclaim frees it (an orphan), and a late clearer finds it gone.
+ */
+static int bcast_clear(struct shmipc *shm, struct blk *b, uint64_t off,
+		       unsigned int bit, bool locked)
+{
+	uint32_t m = 1u << bit, old;
+	int err = 0;
+
+	old = atomic_fetch_and_explicit(&b->holders, ~m, memory_order_acq_rel);
+	if (!(old & m) || (old & ~m))
 		return 0;
-	if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
-		return 0;
-	if (freed)
-		*freed += bsize(b);
-	return locked ? free_locked(shm, off) : shmipc_heap_free(shm, off);
+	if (!locked && (err = heap_lock(shm)))
+		return err;
+	b = used_block(shm, off);
+	if (b && bcast_orphan(b))
+		err = free_locked(shm, off);
+	if (!locked)
+		heap_unlock(shm);
+	return err;
 }
 
 /*
@@ -646,7 +664,7 @@ int shmipc_bcast_put(struct shmipc *shm, uint64_t off, unsigned int bit,
 		return -EBADMSG;
 	if (!check) {
 		b = used_block(shm, off);
-		return b ? bcast_clear(shm, b, off, bit, false, NULL) : -EBADMSG;
+		return b ? bcast_clear(shm, b, off, bit, false) : -EBADMSG;
 	}
 	err = heap_lock(shm);
 	if (err)
@@ -654,7 +672,7 @@ int shmipc_bcast_put(struct shmipc *shm, uint64_t off, unsigned int bit,
 	b = used_block(shm, off);
 	if (b && (atomic_load(&b->owner) & SHMIPC_OWN_STATE) == SHMIPC_OWN_BCAST &&
 	    b->chan == tag)
-		err = bcast_clear(shm, b, off, bit, true, NULL);
+		err = bcast_clear(shm, b, off, bit, true);
 	else
 		err = -EBADMSG;
 	heap_unlock(shm);
@@ -750,16 +768,14 @@ int shmipc_heap_reclaim(struct shmipc *shm, struct shmipc_reclaim *rc)
 		for (k = 0; !bfree(b) && st == SHMIPC_OWN_BCAST && k < rc->nsubs; k++) {
 			uint32_t m = 1u << rc->subs[k].idx;
 
-			if (b->chan != rc->subs[k].tag ||
-			    !(atomic_fetch_and(&b->holders, ~m) & m))
-				continue;
-			rc->msgs++;
-			if (atomic_fetch_sub(&b->refs, 1) != 1)
-				continue;
-			/* The last reference: freed after the walk. */
+			if (b->chan == rc->subs[k].tag &&
+			    (atomic_fetch_and(&b->holders, ~m) & m))
+				rc->msgs++;
+		}
+		/* The last bit gone, by us or by a releaser that died: freed. */
+		if (!err && bcast_orphan(b)) {
 			err = doom(&doomed, &ndoomed, &cap, off + BLK_HDR);
 			rc->bytes += bsize(b);
-			break;
 		}
 		if (err)
 			break;

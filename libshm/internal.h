@@ -377,6 +377,8 @@ void shmipc_mpmc_pop_done(struct shmipc_mpmc_slot *slots, uint64_t pos,
 int shmipc_mpmc_repair(struct shmipc_chan_ctl *c, struct shmipc_mpmc_slot *slots,
 		       uint32_t cap, uint32_t dead, struct shmipc_desc *redo,
 		       unsigned int max_redo, uint64_t *repaired);
+unsigned int shmipc_mpmc_claimers(struct shmipc_mpmc_slot *slots, uint32_t cap,
+				  uint32_t *tokens, unsigned int max);
 void shmipc_queue_init(struct shmipc_chan_ctl *c, void *slots);
 
 struct shmipc_reclaim;
@@ -486,7 +488,7 @@ _Atomic uint32_t *shmipc_block_refs(struct shmipc *shm, uint64_t off);
 _Atomic uint32_t *shmipc_block_owner(struct shmipc *shm, uint64_t off);
 uint64_t shmipc_block_size(struct shmipc *shm, uint64_t off);
 void shmipc_block_bcast(struct shmipc *shm, uint64_t off, uint32_t tag,
-			uint32_t holders, uint32_t refs);
+			uint32_t holders);
 int shmipc_bcast_put(struct shmipc *shm, uint64_t off, unsigned int bit, bool check,
 		     uint32_t tag);
 int shmipc_block_set_owner(struct shmipc *shm, uint64_t off, uint32_t own);
