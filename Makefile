@@ -14,7 +14,7 @@ CC       ?= gcc
 # Kernels the module is built and tested for (scripts/kernels.sh).
 KERNELS   = $(shell scripts/kernels.sh)
 
-SELFTESTS := regions_test wait_test fuzz_test module_test
+SELFTESTS := regions_test wait_test fuzz_test peers_test module_test
 SELFTEST_BINS := $(SELFTESTS:%=$(BUILD)/selftests/%)
 # The kselftest harness is written for -Wall; its macros trip these extras.
 SELFTEST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror \

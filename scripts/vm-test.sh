@@ -17,7 +17,7 @@ cache=$build/cache
 results=$build/results
 timeout_s=${SHMIPC_VM_TIMEOUT:-1800}
 # module_test unloads and reloads the module: it runs last.
-tests="regions_test wait_test fuzz_test libshm_heap_test libshm_registry_test libshm_fuzz_test libshm_channel_test module_test cli-test"
+tests="regions_test wait_test fuzz_test peers_test libshm_heap_test libshm_registry_test libshm_fuzz_test libshm_channel_test libshm_crash_test module_test cli-test"
 bad_log='BUG:|WARNING:|Oops|general protection fault|Call Trace|Kernel panic|UBSAN:|KASAN:|soft lockup|blocked for more than'
 
 kernels=$("$top/scripts/kernels.sh") || exit 1
