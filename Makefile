@@ -38,10 +38,10 @@ LIBSHM_ASAN_OBJS := $(LIBSHM_SRCS:%.c=$(BUILD)/libshm-asan/%.o)
 LIBSHM_TSAN_OBJS := $(LIBSHM_SRCS:%.c=$(BUILD)/libshm-tsan/%.o)
 ASAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 TSAN := -fsanitize=thread -fno-omit-frame-pointer
-BENCHES := alloc_bench msg_bench
+BENCHES := alloc_bench msg_bench recovery_bench
 LIBSHM_TESTS := libshm_heap_test libshm_registry_test libshm_fuzz_test libshm_channel_test libshm_crash_test
 
-.PHONY: all deps modules selftests libshm cli examples lint vm-test host-test bench run install check clean
+.PHONY: all deps modules selftests libshm cli examples lint vm-test vm-bench host-test bench run install check clean
 
 all: modules libshm cli examples selftests
 
@@ -168,6 +168,17 @@ bench: $(BENCHES:%=$(BUILD)/bench/%)
 	$(BUILD)/bench/alloc_bench
 	@echo
 	$(BUILD)/bench/msg_bench
+	@echo
+	$(BUILD)/bench/recovery_bench
+
+# Recovery times on the kmod backend, measured in the test VMs (TCG there:
+# slower than a real machine, and said so).
+$(BUILD)/selftests/recovery_bench: bench/recovery_bench.c libshm/libshm.h libshm/internal.h $(BUILD)/libshm/libshm.a
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -static -Ilibshm -o $@ $< $(BUILD)/libshm/libshm.a
+
+vm-bench: $(BUILD)/selftests/recovery_bench
+	SHMIPC_VM_TESTS=recovery_bench SHMIPC_VM_RESULTS=vm-bench scripts/vm-test.sh
 
 # The README's first command: a two-process demo on the default backend,
 # shmipc against a pipe and a UNIX socket; needs neither root nor the module.

@@ -144,21 +144,25 @@ static void posix_detach(struct shmipc *shm)
 }
 
 /*
- * The token is in its table slot with a pid that exists and started when
- * the peer did: a pid reused since then has another start time.
+ * The token is in its table slot with a pid that exists, is not a zombie
+ * (dead, its parent has not reaped it yet), and started when the peer did:
+ * a pid reused since then has another start time. Where /proc does not
+ * show the pid (another pid namespace's /proc), signal 0 has the last word.
  */
 static bool posix_alive(struct shmipc *shm, uint32_t token)
 {
 	struct shmipc_peer_rec *r = &shm->peers[token & SHMIPC_PEER_MASK];
-	uint64_t v = atomic_load(&r->idpid);
+	uint64_t v = atomic_load(&r->idpid), st, now;
 	uint32_t pid = (uint32_t)(v >> 32);
-	uint64_t st;
+	bool gone;
 
 	if ((uint32_t)v != token || !shmipc_pid_alive(pid))
 		return false;
 	st = atomic_load(&r->start_time);
-	return !st || shmipc_start_time(pid) == st ||
-	       !shmipc_start_time(pid);	/* /proc hidden: the pid's word */
+	now = shmipc_proc_stat(pid, &gone);
+	if (gone)
+		return false;
+	return !st || !now || now == st;
 }
 
 static uint32_t posix_deaths(struct shmipc *shm)

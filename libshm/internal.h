@@ -346,6 +346,7 @@ void shmipc_peers_init(struct shmipc *shm, uint64_t off);
 int shmipc_peers_validate(struct shmipc *shm, uint64_t off, uint64_t end,
 			  uint32_t capacity);
 uint64_t shmipc_start_time(uint32_t pid);
+uint64_t shmipc_proc_stat(uint32_t pid, bool *gone);
 /* A dead peer was seen: reclaim at the next safe point. */
 static inline void shmipc_death_seen(struct shmipc *shm)
 {

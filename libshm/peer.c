@@ -58,13 +58,18 @@ static bool token_ok(uint32_t t)
 	return t && t < SHMIPC_TOKEN_LIMIT;
 }
 
-/* Start time of @pid in clock ticks after boot (field 22 of stat), or 0. */
-uint64_t shmipc_start_time(uint32_t pid)
+/*
+ * Start time of @pid in clock ticks after boot (field 22 of stat), or 0;
+ * *@gone is set for a zombie (dead, not yet reaped by its parent).
+ */
+uint64_t shmipc_proc_stat(uint32_t pid, bool *gone)
 {
 	char path[32], buf[512], *p;
 	unsigned long long st = 0;
 	ssize_t n;
 	int fd, i;
+
+	*gone = false;
 
 	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -76,11 +81,20 @@ uint64_t shmipc_start_time(uint32_t pid)
 		return 0;
 	buf[n] = 0;
 	p = strrchr(buf, ')');		/* the name may hold spaces and ')' */
+	if (p && (p[2] == 'Z' || p[2] == 'X'))	/* field 3, the state */
+		*gone = true;
 	for (i = 0; p && i < 20; i++)	/* to field 22 */
 		p = strchr(p + 1, ' ');
 	if (p)
 		sscanf(p + 1, "%llu", &st);
 	return st;
+}
+
+uint64_t shmipc_start_time(uint32_t pid)
+{
+	bool gone;
+
+	return shmipc_proc_stat(pid, &gone);
 }
 
 static uint64_t realtime_ns(void)

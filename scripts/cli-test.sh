@@ -55,7 +55,7 @@ json_ok() {	# the output parses as JSON (python3 where there is one)
 echo "TAP version 13"
 
 run --help; ok $? "shmipc --help"
-for c in status module ls stat top send recv rm bench; do
+for c in status module ls stat top peers send recv rm bench; do
 	run "$c" --help && grep -q "^usage: shmipc $c" "$tmp/out"
 	ok $? "shmipc $c --help"
 done
@@ -78,6 +78,8 @@ bad "recv with a bad timeout" recv "$region/c" --timeout x
 bad "rm without a path" rm
 bad "rm with an empty channel" rm "$region/"
 bad "bench with a bad section" bench nonsense
+bad "peers without a region" peers
+bad "peers with a bad --watch" peers "$region" --watch x
 fails "recv from a missing region" recv "$region/c" --timeout 10
 fails "stat of a missing region" stat "$region"
 fails "rm of a missing region" rm "$region"
@@ -111,6 +113,20 @@ head -c 70000 /dev/zero | tr '\0' 'x' | "$bin" send "$region/raw" --raw --create
 ok $? "send --raw: the whole input as one message"
 run recv "$region/raw" --raw --timeout 1000 && [ "$(wc -c <"$tmp/out")" -eq 70000 ]
 ok $? "recv --raw gets 70000 bytes back"
+# A peer killed while blocked in recv: seen, then reclaimed.
+"$bin" recv "$region/chat" --timeout 20000 >/dev/null 2>&1 &
+holder=$!
+sleep 1
+run peers "$region" && grep -q " $holder .*alive" "$tmp/out" && grep -q "(this tool)" "$tmp/out"
+ok $? "peers lists a live peer and itself"
+run peers "$region" --json && json_ok; ok $? "peers --json"
+kill -9 $holder
+wait $holder 2>/dev/null
+run peers "$region" && ! grep -q " $holder " "$tmp/out" &&
+	grep -q "^reclaimed: [1-9][0-9]* dead peers" "$tmp/out"
+ok $? "a killed peer is reclaimed when the region is next opened"
+run peers "$region" --watch 1 && grep -q "^reclaimed:" "$tmp/out"
+ok $? "peers --watch returns at its deadline"
 run rm "$region/raw"; ok $? "rm REGION/CHANNEL"
 run ls "$region" && ! grep -q "^raw " "$tmp/out"; ok $? "the channel is gone"
 run rm "$region"; ok $? "rm REGION"

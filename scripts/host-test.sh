@@ -6,7 +6,8 @@
 # threads test shares one mapping between threads) under ThreadSanitizer,
 # printing their TAP and writing $BUILD/results/host-<variant>-<test>.tap.
 # The channel stress tests move 1,000,000 messages each in the plain build
-# and 100,000 (ASan) or 20,000 (TSan) in the slower ones.
+# and 100,000 (ASan) or 20,000 (TSan) in the slower ones; the crash matrix
+# kills 500 processes per role in the plain build, 100 under ASan.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,16 +20,16 @@ for t in "$@"; do
 	for variant in plain asan tsan; do
 		run=()
 		case $variant in
-		plain)	bin=$build/selftests/$t msgs=1000000 ;;
-		asan)	bin=$build/asan/$t msgs=100000 ;;
-		tsan)	bin=$build/tsan/$t msgs=20000
+		plain)	bin=$build/selftests/$t msgs=1000000 kills=500 ;;
+		asan)	bin=$build/asan/$t msgs=100000 kills=100 ;;
+		tsan)	bin=$build/tsan/$t msgs=20000 kills=100
 			# TSan's shadow layout needs a fixed address space.
 			run=(setarch "$(uname -m)" -R) ;;
 		esac
 		[ -x "$bin" ] || continue
 		tap=$results/host-$variant-$t.tap
 		echo "# ==== $t ($variant, posix backend) ===="
-		SHMIPC_BACKEND=posix SHMIPC_STRESS_MSGS=$msgs \
+		SHMIPC_BACKEND=posix SHMIPC_STRESS_MSGS=$msgs SHMIPC_CRASH_RUNS=$kills \
 			ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 			TSAN_OPTIONS=halt_on_error=1 \
 			"${run[@]}" "$bin" 2>&1 | tee "$tap.log"

@@ -17,7 +17,8 @@ cache=$build/cache
 results=$build/results
 timeout_s=${SHMIPC_VM_TIMEOUT:-1800}
 # module_test unloads and reloads the module: it runs last.
-tests="regions_test wait_test fuzz_test peers_test libshm_heap_test libshm_registry_test libshm_fuzz_test libshm_channel_test libshm_crash_test module_test cli-test"
+# SHMIPC_VM_TESTS replaces the list (make vm-bench runs recovery_bench).
+tests=${SHMIPC_VM_TESTS:-regions_test wait_test fuzz_test peers_test libshm_heap_test libshm_registry_test libshm_fuzz_test libshm_channel_test libshm_crash_test module_test cli-test}
 bad_log='BUG:|WARNING:|Oops|general protection fault|Call Trace|Kernel panic|UBSAN:|KASAN:|soft lockup|blocked for more than'
 
 kernels=$("$top/scripts/kernels.sh") || exit 1
@@ -96,7 +97,7 @@ esac
 
 status=0
 for k in $kernels; do
-	tap=$results/vm-$k.tap
+	tap=$results/${SHMIPC_VM_RESULTS:-vm}-$k.tap
 	log=$build/vm/$k/console.log
 	mkdir -p "$build/vm/$k"
 	: >"$tap"
