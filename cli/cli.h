@@ -31,6 +31,7 @@ void json_string(FILE *f, const char *s);
 extern const struct cmd cmd_status, cmd_module;
 /* inspect.c */
 extern const struct cmd cmd_ls, cmd_stat, cmd_top;
+int open_region(const char *name, struct shmipc **shm);
 /* io.c */
 extern const struct cmd cmd_send, cmd_recv, cmd_rm;
 /* peers.c */

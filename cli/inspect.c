@@ -139,7 +139,8 @@ static int list_regions(struct region_row **out)
 }
 
 /* Opens REGION on the backend it lives on (the default one first). */
-static int open_region(const char *name, struct shmipc **shm)
+/* Opens @name on the default backend, else on the other one. */
+int open_region(const char *name, struct shmipc **shm)
 {
 	struct shmipc_options o = { .init_timeout_ms = 1000, .lock_timeout_ms = 1000 };
 	int err = shmipc_open(name, &o, shm);

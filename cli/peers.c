@@ -13,22 +13,6 @@
 
 #include "cli.h"
 
-static int open_any(const char *name, struct shmipc **shm)
-{
-	struct shmipc_options o = { .init_timeout_ms = 1000, .lock_timeout_ms = 1000 };
-	int err = shmipc_open(name, &o, shm);
-
-	if (err == -ENOENT) {	/* maybe on the other backend */
-		const char *def = shmipc_default_backend();
-
-		o.backend = def && !strcmp(def, "kmod") ? SHMIPC_BACKEND_POSIX :
-							  SHMIPC_BACKEND_KMOD;
-		if (!shmipc_open(name, &o, shm))
-			return 0;
-	}
-	return err;
-}
-
 static void print_peers(struct shmipc *shm, const struct shmipc_peer_info *p,
 			int n, bool json)
 {
@@ -106,7 +90,7 @@ static int peers_run(int argc, char **argv)
 	}
 	if (!region)
 		return usage_error(&cmd_peers, "which REGION?");
-	err = open_any(region, &shm);
+	err = open_region(region, &shm);
 	if (err)
 		return fail(err, "peers %s", region);
 	if (watching) {

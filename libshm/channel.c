@@ -380,7 +380,8 @@ SHMIPC_API void shmipc_chan_close(struct shmipc_chan *ch)
 	if (!ch)
 		return;
 	/* A fork()ed child that never used the handle has nothing to give back. */
-	if (!shmipc_self(ch->shm, &me) && me == ch->token) {
+	me = ch->token;
+	if (ch->shm->pid == shmipc_self_pid() && me == ch->shm->token) {
 		/* Reservations still open are aborted; their blocks go back. */
 		while (ch->nresv)
 			shmipc_heap_free(ch->shm, ch->resv[--ch->nresv]);

@@ -105,6 +105,19 @@ static uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * Frees entry @r if it still holds @v. Its start time goes first, so that
+ * the next owner's entry never shows its predecessor's start time, which
+ * would make a live peer look like a reused pid.
+ */
+static void rec_free(struct shmipc_peer_rec *r, uint64_t v)
+{
+	if (atomic_load(&r->idpid) != v)
+		return;
+	atomic_store(&r->start_time, 0);
+	atomic_compare_exchange_strong(&r->idpid, &v, 0);
+}
+
 static void rec_fill(struct shmipc_peer_rec *r, uint32_t pid)
 {
 	atomic_store(&r->start_time, shmipc_start_time(pid));
@@ -145,9 +158,9 @@ static int rec_claim(struct shmipc *shm)
 		uint32_t tok = gen << 9 | slot;
 		uint64_t v = 0;
 
+		/* A freed entry's start time was zeroed before it was freed. */
 		if (atomic_load(&r->idpid))
 			continue;
-		atomic_store(&r->start_time, 0);
 		if (!atomic_compare_exchange_strong(&r->idpid, &v, pid << 32 | tok))
 			continue;
 		shm->token = tok;
@@ -212,7 +225,7 @@ void shmipc_peer_detach(struct shmipc *shm)
 		}
 		free(rc.queued);
 	}
-	atomic_compare_exchange_strong(&r->idpid, &v, 0);
+	rec_free(r, v);
 }
 
 /* A fork()ed child's first call: a peer of its own (see the top). */
@@ -363,7 +376,7 @@ SHMIPC_API int shmipc_reclaim(struct shmipc *shm)
 			if (ndead < sizeof(dead) / sizeof(dead[0]))
 				dead[ndead++] = (struct dead_peer){ t, (uint32_t)(v >> 32) };
 		}
-		atomic_compare_exchange_strong(&r->idpid, &v, 0);
+		rec_free(r, v);
 	}
 	reclaim_unlock(shm, n);
 	for (k = 0; k < ndead && shm->on_death; k++)

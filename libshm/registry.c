@@ -413,29 +413,23 @@ unlock:
 	return err;
 }
 
+/* Drops the name of entry @b, under the registry lock. */
+static int remove_name(struct shmipc *shm, const struct shmipc_buffer *b, void *arg)
+{
+	uint32_t i = (uint32_t)(b->id & ((1u << ID_INDEX_BITS) - 1));
+
+	(void)arg;
+	shm->entries[i].state_refs = sr_make(SHMIPC_REG_REMOVED, b->refs - 1);	/* commit */
+	if (b->refs == 1)
+		release_slot(shm, i);
+	return 0;
+}
+
 SHMIPC_API int shmipc_buffer_remove(struct shmipc *shm, const char *name)
 {
 	struct shmipc_buffer cur;
-	struct shmipc_reg_entry *e;
-	int i, err;
 
-	err = shmipc_name_check(name);
-	if (err)
-		return err;
-	err = reg_lock(shm);
-	if (err)
-		return err;
-	i = find_live(shm, name);
-	err = i < 0 ? i : entry_read(shm, (uint32_t)i, &cur);
-	if (err)
-		goto unlock;
-	e = &shm->entries[i];
-	e->state_refs = sr_make(SHMIPC_REG_REMOVED, cur.refs - 1);	/* commit */
-	if (cur.refs == 1)
-		release_slot(shm, (uint32_t)i);
-unlock:
-	reg_unlock(shm);
-	return err;
+	return shmipc_registry_with(shm, name, remove_name, NULL, &cur);
 }
 
 SHMIPC_API int shmipc_buffer_list(struct shmipc *shm, struct shmipc_buffer *bufs,
