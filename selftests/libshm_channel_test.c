@@ -349,8 +349,11 @@ TEST_F(chan, send_to_and_list)
 	ASSERT_EQ(self->free0, free_now(self->shm));
 }
 
-/* A producer that died after claiming a slot does not wedge the queue. */
-TEST_F(chan, dead_claimer_skipped)
+/*
+ * Claims left by dead peers: a producer's becomes a skip, a consumer's
+ * message is delivered again; neither wedges the queue.
+ */
+TEST_F(chan, dead_claimers_repaired)
 {
 	struct shmipc_chan *ch = open_chan(self->shm, "dc", SHMIPC_CHAN_MPMC, 8, 0);
 	struct shmipc_mpmc_slot *slots;
@@ -359,7 +362,7 @@ TEST_F(chan, dead_claimer_skipped)
 	struct shmipc_reclaim_stats st;
 	struct shmipc_msg msg;
 	/* A token no live peer has: slot 511 of generation 1. */
-	uint64_t dead = 1u << 9 | 511;
+	uint64_t dead = 1u << 9 | 511, pos, claim;
 
 	ASSERT_NE(NULL, ch);
 	ASSERT_EQ(0, shmipc_buffer_find(self->shm, "dc", &b));
@@ -373,8 +376,26 @@ TEST_F(chan, dead_claimer_skipped)
 	ASSERT_EQ(0, shmipc_msg_release(&msg));
 	ASSERT_EQ(0, shmipc_reclaim_stats(self->shm, &st));
 	ASSERT_LE(1, st.slots_repaired);
+
+	/*
+	 * What a consumer killed while taking a message out leaves: the slot
+	 * claimed for reading, head past it. The message is delivered again.
+	 */
+	ASSERT_EQ(0, shmipc_send(ch, "again!", 6, 0, 0));
+	pos = atomic_load(&c->head);
+	ASSERT_EQ(pos + 1, atomic_load(&slots[pos & 7].seq));
+	claim = SHMIPC_Q_CLAIMED | SHMIPC_Q_READING | dead << 32 | (uint32_t)pos;
+	atomic_store(&slots[pos & 7].seq, claim);
+	atomic_store(&c->head, pos + 1);
+	ASSERT_EQ(-EAGAIN, shmipc_recv(ch, &msg, 0));
+	ASSERT_EQ(0, shmipc_recv(ch, &msg, 1000));	/* found before sleeping */
+	ASSERT_EQ(0, memcmp(msg.data, "again!", 6));
+	ASSERT_EQ(0, shmipc_msg_release(&msg));
+	ASSERT_EQ(0, shmipc_reclaim_stats(self->shm, &st));
+	ASSERT_LE(1, st.msgs_redelivered);
 	shmipc_chan_close(ch);
 	ASSERT_EQ(0, shmipc_chan_remove(self->shm, "dc"));
+	ASSERT_EQ(self->free0, free_now(self->shm));
 }
 
 /* 100,000 round trips with no spinning: every receive sleeps and is woken. */
