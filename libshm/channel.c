@@ -53,6 +53,7 @@
 				 SHMIPC_CHAN_DROP_OLDEST | SHMIPC_CHAN_SUBSCRIBE)
 
 #define CLAIM_POLL_NS		200000	/* a live claimer in the way */
+#define CLAIM_SPINS		1000
 
 static inline void cpu_relax(void)
 {
@@ -72,6 +73,14 @@ static size_t slot_size(uint32_t mode)
 		return sizeof(struct shmipc_bcast_slot);
 	}
 	return 0;
+}
+
+/* A deadline CLAIM_POLL_NS from now, or @deadline if that is sooner. */
+static int64_t short_deadline(int64_t deadline)
+{
+	int64_t d = shmipc_now_ns() + 5 * CLAIM_POLL_NS;
+
+	return deadline && deadline < d ? deadline : d;
 }
 
 static int64_t deadline_of(int timeout_ms)
@@ -114,18 +123,31 @@ static int ev_wait(struct shmipc *shm, struct shmipc_evcount *ev, uint32_t e,
 	return err == -ETIMEDOUT ? err : 0;
 }
 
-/* Waits a little for a live claimer in the way; -EOWNERDEAD if it is dead. */
-static int claim_wait(struct shmipc *shm, uint32_t claimer, int64_t deadline)
+/*
+ * Waits a little for a claimer in the way (*@n counts the calls of one
+ * send or receive). A claimer is almost always a live peer a few
+ * instructions from done, so it is first spun on, then its life is looked
+ * at (and a dead one reclaimed), then slept on. 0 or -ETIMEDOUT.
+ */
+static int claim_wait(struct shmipc *shm, uint32_t claimer, int64_t deadline,
+		      unsigned int *n)
 {
 	struct timespec ts = { 0, CLAIM_POLL_NS };
 
+	if (++*n < CLAIM_SPINS) {
+		cpu_relax();
+		return 0;
+	}
 	if (!shmipc_peer_alive(shm, claimer)) {
 		shmipc_reclaim_token(shm, claimer);
 		return 0;
 	}
 	if (deadline && shmipc_now_ns() >= deadline)
 		return -ETIMEDOUT;
-	nanosleep(&ts, NULL);
+	if (*n < 2 * CLAIM_SPINS)
+		sched_yield();
+	else
+		nanosleep(&ts, NULL);
 	return 0;
 }
 
@@ -236,11 +258,14 @@ static int join(struct shmipc *shm, const struct shmipc_buffer *b, void *arg)
 
 /*
  * A handle a fork()ed child inherited: the child becomes an endpoint of its
- * own; the parent's reservations, spsc sides and subscription stay the
- * parent's (a subscriber handle subscribes anew).
+ * own; the parent's reservations and spsc sides stay the parent's. Its
+ * subscription moves to the child, cursor and all (the usual pattern:
+ * subscribe, then fork the reader); if the parent's is gone, the child
+ * subscribes anew.
  */
 static int adopt(struct shmipc_chan *ch, uint32_t me)
 {
+	uint32_t parent = ch->token;
 	struct shmipc_buffer b;
 	int err;
 
@@ -253,8 +278,16 @@ static int adopt(struct shmipc_chan *ch, uint32_t me)
 	ch->tx = ch->rx = false;
 	memset(&ch->k, 0, sizeof(ch->k));
 	if (ch->sub >= 0) {
-		ch->sub = -1;
-		err = shmipc_subscribe(ch);
+		_Atomic uint32_t *peer = &ch->c->subs[ch->sub].peer;
+
+		err = shmipc_bcast_lock(ch->shm, ch->c);
+		if (err)
+			return err;
+		if (!atomic_compare_exchange_strong(peer, &parent, me))
+			ch->sub = -1;
+		shmipc_lock_release(ch->shm, &ch->c->bcast_lock);
+		if (ch->sub < 0)
+			err = shmipc_subscribe(ch);
 	}
 	return err;
 }
@@ -295,6 +328,31 @@ static int spsc_side(struct shmipc_chan *ch, bool rx, uint32_t me)
 	return -EBUSY;
 }
 
+/* Joins channel @name, creating it if asked and missing. */
+static int chan_join_or_create(struct shmipc *shm, const char *name,
+			       const struct shmipc_chan_options *o,
+			       struct shmipc_chan *ch)
+{
+	int err = shmipc_registry_with(shm, name, join, ch, &ch->buf);
+
+	if (err == -ENOENT && (o->flags & SHMIPC_CHAN_CREATE)) {
+		size_t size = sizeof(struct shmipc_chan_ctl) +
+			      (size_t)o->capacity * slot_size(o->mode);
+		struct chan_init_arg ia = { .o = o, .token = ch->token };
+
+		err = shmipc_registry_create(shm, name, SHMIPC_KIND_CHANNEL, size,
+					     SHMIPC_CACHELINE, 1, chan_init, &ia,
+					     &ch->buf);
+		if (!err)
+			err = shmipc_chan_check((struct shmipc_chan_ctl *)(shm->base + ch->buf.offset),
+						ch->buf.size, &ch->capacity, &ch->mode,
+						&ch->flags);
+		else if (err == -EEXIST)	/* lost a race: open theirs */
+			err = shmipc_registry_with(shm, name, join, ch, &ch->buf);
+	}
+	return err;
+}
+
 SHMIPC_API int shmipc_chan_open(struct shmipc *shm, const char *name,
 				const struct shmipc_chan_options *opts,
 				struct shmipc_chan **out)
@@ -331,22 +389,10 @@ SHMIPC_API int shmipc_chan_open(struct shmipc *shm, const char *name,
 	err = shmipc_self(shm, &ch->token);
 	if (err)
 		goto free_handle;
-	err = shmipc_registry_with(shm, name, join, ch, &ch->buf);
-	if (err == -ENOENT && (o.flags & SHMIPC_CHAN_CREATE)) {
-		size_t size = sizeof(struct shmipc_chan_ctl) +
-			      (size_t)o.capacity * slot_size(o.mode);
-		struct chan_init_arg ia = { .o = &o, .token = ch->token };
-
-		err = shmipc_registry_create(shm, name, SHMIPC_KIND_CHANNEL, size,
-					     SHMIPC_CACHELINE, 1, chan_init, &ia,
-					     &ch->buf);
-		if (!err)
-			err = shmipc_chan_check((struct shmipc_chan_ctl *)(shm->base + ch->buf.offset),
-					 ch->buf.size, &ch->capacity, &ch->mode,
-					 &ch->flags);
-		else if (err == -EEXIST)	/* lost a race: open theirs */
-			err = shmipc_registry_with(shm, name, join, ch, &ch->buf);
-	}
+	err = chan_join_or_create(shm, name, &o, ch);
+	if ((err == -ENOSPC || err == -ENOMEM || err == -EUSERS) &&
+	    shmipc_reclaim(shm) > 0)	/* the dead may hold what is missing */
+		err = chan_join_or_create(shm, name, &o, ch);
 	if (err)
 		goto free_handle;
 	ch->c = (struct shmipc_chan_ctl *)(shm->base + ch->buf.offset);
@@ -354,10 +400,8 @@ SHMIPC_API int shmipc_chan_open(struct shmipc *shm, const char *name,
 	ch->tag = shmipc_chan_tag(ch->buf.id);
 	if (ch->mode == SHMIPC_CHAN_BROADCAST && (o.flags & SHMIPC_CHAN_SUBSCRIBE)) {
 		err = shmipc_subscribe(ch);
-		if (err == -ENOSPC && atomic_load(&shm->reclaim_due)) {
-			shmipc_reclaim_due(shm);	/* dead subscribers' slots */
+		if (err == -ENOSPC && shmipc_reclaim(shm) > 0)	/* dead ones' slots */
 			err = shmipc_subscribe(ch);
-		}
 		if (err)
 			goto leave;
 	}
@@ -442,6 +486,7 @@ static int enqueue(struct shmipc_chan *ch, struct shmipc_desc *d, uint32_t type,
 	size_t size = d->size & ~SHMIPC_DESC_INLINE;
 	bool counted_full = false;
 	uint32_t blocker = 0;
+	unsigned int waits = 0;
 	int err, i;
 
 	if (ch->mode == SHMIPC_CHAN_SPSC && !ch->tx) {
@@ -469,7 +514,7 @@ static int enqueue(struct shmipc_chan *ch, struct shmipc_desc *d, uint32_t type,
 		if (err == -EINPROGRESS) {	/* a consumer mid-way, or dead */
 			if (!timeout_ms)
 				return -ENOSPC;
-			err = claim_wait(ch->shm, blocker, deadline);
+			err = claim_wait(ch->shm, blocker, deadline, &waits);
 			if (err)
 				return err;
 			continue;
@@ -512,6 +557,7 @@ static int payload_alloc(struct shmipc_chan *ch, size_t size, int timeout_ms,
 {
 	int64_t deadline = deadline_of(timeout_ms);
 	struct timespec ts = { 0, HEAP_POLL_NS };
+	bool reclaimed = false;
 	int err;
 
 	if (size > INT32_MAX || size > ch->shm->heap_end - ch->shm->heap_off)
@@ -519,6 +565,11 @@ static int payload_alloc(struct shmipc_chan *ch, size_t size, int timeout_ms,
 	for (;;) {
 		err = shmipc_heap_alloc(ch->shm, size ? size : 1, 16,
 					SHMIPC_OWN_RESV, off);
+		if (err == -ENOMEM && !reclaimed) {	/* the dead may hold it */
+			reclaimed = true;
+			if (shmipc_reclaim(ch->shm) > 0)
+				continue;
+		}
 		if (err != -ENOMEM || !timeout_ms)
 			return err;
 		if (deadline && shmipc_now_ns() >= deadline)
@@ -740,20 +791,33 @@ static int pop_msg(struct shmipc_chan *ch, struct shmipc_desc *d, uint32_t me,
 	return err;
 }
 
-/* Reclaims the dead claimers of the queue's slots; true if there were any. */
-static bool dead_claims(struct shmipc_chan *ch, uint32_t me)
+/*
+ * Before sleeping on an empty mpmc queue: a read claim met here the last
+ * time too (the very same claim word) is no live consumer's passing claim,
+ * so its claimer's life is looked at, and a dead one reclaimed (its message
+ * is queued again). Returns true when it reclaimed; *@suspect is set when a
+ * claim is being watched, so that a posix sleep is kept short.
+ */
+static bool dead_claims(struct shmipc_chan *ch, uint32_t me, bool *suspect)
 {
-	uint32_t tokens[8];
-	unsigned int n, i;
+	uint64_t now[4];
+	unsigned int n, i, k;
 	bool any = false;
 
-	n = shmipc_mpmc_claimers(ch->slots, ch->capacity, tokens, 8);
+	n = shmipc_mpmc_read_claims(ch->slots, ch->capacity, now, 4);
 	for (i = 0; i < n; i++) {
-		if (tokens[i] == me || shmipc_peer_alive(ch->shm, tokens[i]))
+		uint32_t t = SHMIPC_Q_TOKEN(now[i]);
+
+		for (k = 0; k < ch->nsuspects && ch->suspects[k] != now[i]; k++)
+			;
+		if (k == ch->nsuspects || t == me || shmipc_peer_alive(ch->shm, t))
 			continue;
-		shmipc_reclaim_token(ch->shm, tokens[i]);
+		shmipc_reclaim_token(ch->shm, t);
 		any = true;
 	}
+	memcpy(ch->suspects, now, n * sizeof(now[0]));
+	ch->nsuspects = n;
+	*suspect = n && !any;
 	return any;
 }
 
@@ -763,6 +827,8 @@ static int recv_msg(struct shmipc_chan *ch, struct shmipc_msg *msg,
 	struct shmipc_chan_ctl *c;
 	struct shmipc_desc d;
 	uint32_t me, blocker = 0;
+	unsigned int waits = 0;
+	bool suspect = false;
 	int64_t deadline;
 	int err, i;
 
@@ -787,7 +853,7 @@ static int recv_msg(struct shmipc_chan *ch, struct shmipc_msg *msg,
 		uint32_t e, deaths;
 
 		if (err == -EINPROGRESS) {	/* a producer mid-way, or dead */
-			err = timeout_ms ? claim_wait(ch->shm, blocker, deadline) :
+			err = timeout_ms ? claim_wait(ch->shm, blocker, deadline, &waits) :
 					   -EAGAIN;
 			if (err)
 				return err;
@@ -797,7 +863,7 @@ static int recv_msg(struct shmipc_chan *ch, struct shmipc_msg *msg,
 		if (err != -EAGAIN || !timeout_ms)
 			break;
 		deaths = ch->shm->ops->deaths(ch->shm);
-		if (ch->mode == SHMIPC_CHAN_MPMC && dead_claims(ch, me)) {
+		if (ch->mode == SHMIPC_CHAN_MPMC && dead_claims(ch, me, &suspect)) {
 			err = pop_msg(ch, &d, me, &blocker);
 			continue;
 		}
@@ -807,8 +873,11 @@ static int recv_msg(struct shmipc_chan *ch, struct shmipc_msg *msg,
 			ev_cancel(&c->not_empty);
 			continue;
 		}
-		err = ev_wait(ch->shm, &c->not_empty, e, deadline, deaths);
-		if (err)
+		/* posix: no one wakes us at a death; look again soon. */
+		err = ev_wait(ch->shm, &c->not_empty, e,
+			      suspect && !ch->shm->status ? short_deadline(deadline) :
+			      deadline, deaths);
+		if (err && !(suspect && (!deadline || shmipc_now_ns() < deadline)))
 			return err;
 		shmipc_reclaim_due(ch->shm);
 		err = pop_msg(ch, &d, me, &blocker);

@@ -378,8 +378,8 @@ void shmipc_mpmc_pop_done(struct shmipc_mpmc_slot *slots, uint64_t pos,
 int shmipc_mpmc_repair(struct shmipc_chan_ctl *c, struct shmipc_mpmc_slot *slots,
 		       uint32_t cap, uint32_t dead, struct shmipc_desc *redo,
 		       unsigned int max_redo, uint64_t *repaired);
-unsigned int shmipc_mpmc_claimers(struct shmipc_mpmc_slot *slots, uint32_t cap,
-				  uint32_t *tokens, unsigned int max);
+unsigned int shmipc_mpmc_read_claims(struct shmipc_mpmc_slot *slots, uint32_t cap,
+				     uint64_t *claims, unsigned int max);
 void shmipc_queue_init(struct shmipc_chan_ctl *c, void *slots);
 
 struct shmipc_reclaim;
@@ -399,6 +399,8 @@ struct shmipc_chan {
 	bool tx, rx;				/* spsc: this handle holds that side */
 	struct shmipc_spsc_cache k;
 	struct shmipc_buffer buf;		/* the registry entry */
+	uint64_t suspects[4];			/* read claims met when last idle */
+	unsigned int nsuspects;
 	uint64_t *resv;				/* open reservations' offsets */
 	unsigned int nresv, resv_cap;
 };

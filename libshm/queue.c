@@ -234,25 +234,21 @@ int shmipc_mpmc_repair(struct shmipc_chan_ctl *c, struct shmipc_mpmc_slot *slots
 }
 
 /*
- * The claimers of the slots now claimed, at most @max of them: a consumer
- * about to sleep on an empty queue looks for a dead one, whose message
- * would otherwise wait behind head until a producer came round again.
+ * The read claims standing in the slots now, at most @max: a consumer about
+ * to sleep on an empty queue looks for a dead claimer's, whose message would
+ * otherwise wait behind head until a producer came round again.
  */
-unsigned int shmipc_mpmc_claimers(struct shmipc_mpmc_slot *slots, uint32_t cap,
-				  uint32_t *tokens, unsigned int max)
+unsigned int shmipc_mpmc_read_claims(struct shmipc_mpmc_slot *slots, uint32_t cap,
+				     uint64_t *claims, unsigned int max)
 {
-	unsigned int n = 0, k;
+	unsigned int n = 0;
 	uint32_t i;
 
 	for (i = 0; i < cap && n < max; i++) {
 		uint64_t seq = atomic_load_explicit(&slots[i].seq, memory_order_relaxed);
 
-		if (!(seq & SHMIPC_Q_CLAIMED))
-			continue;
-		for (k = 0; k < n && tokens[k] != SHMIPC_Q_TOKEN(seq); k++)
-			;
-		if (k == n)
-			tokens[n++] = SHMIPC_Q_TOKEN(seq);
+		if ((seq & SHMIPC_Q_CLAIMED) && (seq & SHMIPC_Q_READING))
+			claims[n++] = seq;
 	}
 	return n;
 }

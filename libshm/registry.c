@@ -374,7 +374,8 @@ int shmipc_registry_reclaim(struct shmipc *shm, struct shmipc_reclaim *rc)
 		if (!entry_read(shm, i, &b) && b.kind == SHMIPC_KIND_CHANNEL)
 			shmipc_chan_queued(shm, rc, b.offset, b.size);
 	if (!rc->err) {
-		qsort(rc->queued, rc->nqueued, sizeof(*rc->queued), cmp_u64);
+		if (rc->nqueued)
+			qsort(rc->queued, rc->nqueued, sizeof(*rc->queued), cmp_u64);
 		err = shmipc_heap_reclaim(shm, rc);
 	} else {
 		err = rc->err;
