@@ -873,10 +873,12 @@ static int recv_msg(struct shmipc_chan *ch, struct shmipc_msg *msg,
 			ev_cancel(&c->not_empty);
 			continue;
 		}
-		/* posix: no one wakes us at a death; look again soon. */
+		/*
+		 * A read claim stands: look again soon, as its claimer may have
+		 * died before we looked (no death wake-up is coming then).
+		 */
 		err = ev_wait(ch->shm, &c->not_empty, e,
-			      suspect && !ch->shm->status ? short_deadline(deadline) :
-			      deadline, deaths);
+			      suspect ? short_deadline(deadline) : deadline, deaths);
 		if (err && !(suspect && (!deadline || shmipc_now_ns() < deadline)))
 			return err;
 		shmipc_reclaim_due(ch->shm);
