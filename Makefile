@@ -30,7 +30,7 @@ MANDIR     ?= $(PREFIX)/share/man
 LIBSHM_VERSION := 0.1.0
 
 # libshm: MIT, C11, -errno returns, only the symbols of libshm.map exported.
-LIBSHM_SRCS := region.c peer.c heap.c registry.c queue.c channel.c endpoint.c broadcast.c crc32c.c backend_posix.c backend_kmod.c
+LIBSHM_SRCS := region.c peer.c heap.c registry.c queue.c channel.c message.c endpoint.c broadcast.c crc32c.c backend_posix.c backend_kmod.c
 LIBSHM_CFLAGS := -std=c11 -O2 -g -Wall -Wextra -Werror -fPIC \
 	-fvisibility=hidden -Iuapi -Ilibshm
 LIBSHM_OBJS := $(LIBSHM_SRCS:%.c=$(BUILD)/libshm/%.o)

@@ -419,7 +419,11 @@ void shmipc_bcast_reclaim(struct shmipc *shm, struct shmipc_reclaim *rc,
 void shmipc_ev_signal(struct shmipc *shm, struct shmipc_evcount *ev, uint32_t n);
 int shmipc_chan_check(const struct shmipc_chan_ctl *c, uint64_t size,
 		      uint32_t *capp, uint32_t *modep, uint32_t *flagsp);
+
+/* message.c */
 int shmipc_payload_put(struct shmipc *shm, uint64_t off);
+int shmipc_msg_put(struct shmipc *shm, uint64_t off, uint32_t holder);
+int shmipc_mark_held(struct shmipc *shm, const struct shmipc_desc *d, uint32_t me);
 
 /* crc32c.c */
 uint32_t shmipc_crc32c(const void *data, size_t len);
