@@ -146,6 +146,7 @@ TEST_F(peers, death_wakes_waiters)
 {
 	struct shmipc_wait w = { .offset = 0, .expected = 0,
 				 .flags = SHMIPC_WAIT_PEER_DEATH };
+	uint32_t deaths;
 	int64_t t0;
 	pid_t victim;
 	int status;
@@ -156,6 +157,7 @@ TEST_F(peers, death_wakes_waiters)
 	w.deadline_ns = mono_ns() + 50000000;	/* no death: times out */
 	ASSERT_EQ(-ETIMEDOUT, xioctl(self->fd, SHMIPC_IOC_WAIT, &w));
 
+	deaths = self->st->deaths;
 	victim = fork();
 	ASSERT_LE(0, victim);
 	if (!victim) {
@@ -167,16 +169,14 @@ TEST_F(peers, death_wakes_waiters)
 	}
 	t0 = mono_ns();
 	w.deadline_ns = t0 + 10000000000LL;
-	/* The victim may or may not have opened yet: wait for its death. */
-	for (;;) {
-		int err;
-
-		w.deaths = self->st->deaths;
-		err = xioctl(self->fd, SHMIPC_IOC_WAIT, &w);
-		ASSERT_EQ(-EOWNERDEAD, err);
-		if (waitpid(victim, &status, WNOHANG) == victim)
-			break;
-	}
+	/*
+	 * Woken by the victim's death: its file goes while it exits, before
+	 * it can be reaped, so the death count tells, not waitpid().
+	 */
+	w.deaths = deaths;	/* a death before the call: at once */
+	ASSERT_EQ(-EOWNERDEAD, xioctl(self->fd, SHMIPC_IOC_WAIT, &w));
+	ASSERT_EQ(deaths + 1, self->st->deaths);
+	ASSERT_EQ(victim, waitpid(victim, &status, 0));
 	ASSERT_TRUE(WIFSIGNALED(status));
 	ASSERT_GT(5000000000LL, mono_ns() - t0);
 	/* A plain waiter sleeps through deaths. */
