@@ -218,8 +218,8 @@ void shmipc_chan_reclaim_done(struct shmipc *shm, struct shmipc_reclaim *rc)
 /*
  * Adds the payloads that queue slots refer to now: an mpmc slot published
  * (its sequence one past a position of this slot, not behind head) or being
- * taken, an spsc slot between head and tail. Read after the owner words the
- * heap pass will read? No: before; see peer.c for why that order is safe.
+ * taken, an spsc slot between head and tail. They are read before the heap
+ * pass reads the owner words; peer.c argues why that order is safe.
  */
 void shmipc_chan_queued(struct shmipc *shm, struct shmipc_reclaim *rc,
 			uint64_t off, uint64_t size)
@@ -258,37 +258,37 @@ void shmipc_chan_queued(struct shmipc *shm, struct shmipc_reclaim *rc,
 	}
 }
 
+/* The entry of @by_slot that token @t names, or NULL. */
+static struct shmipc_peer_info *holder(struct shmipc_peer_info *by_slot, uint32_t t)
+{
+	struct shmipc_peer_info *p = &by_slot[t & SHMIPC_PEER_MASK];
+
+	return t && p->id == t ? p : NULL;
+}
+
 /* Adds what the peers of @by_slot hold in this channel: locks, endpoints. */
 void shmipc_chan_holdings(struct shmipc *shm, uint64_t off, uint64_t size,
 			  struct shmipc_peer_info *by_slot)
 {
+	struct shmipc_peer_info *p;
 	struct shmipc_chan_ctl *c;
-	uint32_t cap, mode, t;
+	uint32_t cap, mode;
 	unsigned int i;
 
 	c = ctl_at(shm, off, size, &cap, &mode);
 	if (!c)
 		return;
-#define HOLDER(tok) (by_slot[(tok) & SHMIPC_PEER_MASK].id == (tok) && (tok) ? \
-		     &by_slot[(tok) & SHMIPC_PEER_MASK] : NULL)
 	for (i = 0; i < SHMIPC_MAX_ENDPOINTS; i++) {
-		struct shmipc_peer_info *p;
-
-		t = (uint32_t)atomic_load(&c->eps[i]);
-		p = HOLDER(t);
+		p = holder(by_slot, (uint32_t)atomic_load(&c->eps[i]));
 		if (p)
 			p->endpoints++;
 	}
 	for (i = 0; i < SHMIPC_MAX_SUBSCRIBERS; i++) {
-		struct shmipc_peer_info *p;
-
-		t = atomic_load(&c->subs[i].peer) & ~SHMIPC_SUB_DEAD;
-		p = HOLDER(t);
+		p = holder(by_slot, atomic_load(&c->subs[i].peer) & ~SHMIPC_SUB_DEAD);
 		if (p)
 			p->endpoints++;
 	}
-	t = atomic_load(&c->bcast_lock.word) & ~SHMIPC_LOCK_WAITERS;
-	if (HOLDER(t))
-		HOLDER(t)->locks++;
-#undef HOLDER
+	p = holder(by_slot, atomic_load(&c->bcast_lock.word) & ~SHMIPC_LOCK_WAITERS);
+	if (p)
+		p->locks++;
 }

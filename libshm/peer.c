@@ -201,33 +201,6 @@ int shmipc_peer_attach(struct shmipc *shm)
 	return err;
 }
 
-/* Closing: the peer leaves. What it still holds is reclaimed as a dead one's. */
-void shmipc_peer_detach(struct shmipc *shm)
-{
-	struct shmipc_peer_rec *r;
-	uint64_t v;
-
-	if (!shm->peers || shm->pid != shmipc_self_pid())
-		return;		/* a fork()ed child's copy: the parent's to end */
-	r = &shm->peers[shm->token & SHMIPC_PEER_MASK];
-	v = atomic_load(&r->idpid);
-	if ((uint32_t)v != shm->token)
-		return;
-	{
-		struct shmipc_reclaim rc = { .dead = shm->token };
-		bool recovered;
-
-		if (!shmipc_lock_acquire(shm, &shm->hdr->reclaim_lock, &recovered)) {
-			in_reclaim = true;
-			shmipc_registry_reclaim(shm, &rc);
-			in_reclaim = false;
-			shmipc_lock_release(shm, &shm->hdr->reclaim_lock);
-		}
-		free(rc.queued);
-	}
-	rec_free(r, v);
-}
-
 /* A fork()ed child's first call: a peer of its own (see the top). */
 static int reattach(struct shmipc *shm, uint32_t *token)
 {
@@ -338,6 +311,31 @@ static void reclaim_unlock(struct shmipc *shm, int n)
 		atomic_fetch_add(&shm->hdr->watch, 1);
 		shm->ops->wake(shm, &shm->hdr->watch, UINT32_MAX);
 	}
+}
+
+/*
+ * Closing: the peer leaves. What it still holds (channel handles left
+ * open, messages not released) is reclaimed as a dead peer's would be.
+ */
+void shmipc_peer_detach(struct shmipc *shm)
+{
+	struct shmipc_peer_rec *r;
+	uint64_t v;
+
+	if (!shm->peers || shm->pid != shmipc_self_pid())
+		return;		/* a fork()ed child's copy: the parent's to end */
+	r = &shm->peers[shm->token & SHMIPC_PEER_MASK];
+	v = atomic_load(&r->idpid);
+	if ((uint32_t)v != shm->token)
+		return;
+	if (!reclaim_lock(shm)) {
+		struct shmipc_reclaim rc = { .dead = shm->token };
+
+		shmipc_registry_reclaim(shm, &rc);
+		free(rc.queued);
+		reclaim_unlock(shm, 0);
+	}
+	rec_free(r, v);
 }
 
 SHMIPC_API int shmipc_reclaim(struct shmipc *shm)
