@@ -120,10 +120,12 @@ void shmipc_region_forget(struct shmipc_region *r);
 u32 shmipc_region_count(void);
 u32 shmipc_region_list(struct shmipc_list_entry *ents, u32 capacity);
 void shmipc_region_put(struct shmipc_region *r);
-struct file *shmipc_region_file(struct shmipc_region *r, u32 access);
 void shmipc_region_destroy_all(void);
 void shmipc_debugfs_init(void);
 void shmipc_debugfs_exit(void);
+
+/* file.c */
+struct file *shmipc_region_file(struct shmipc_region *r, u32 access);
 
 /* wait.c */
 void shmipc_wait_init(struct shmipc_region *r);

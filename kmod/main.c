@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * shmipc: the /dev/shmipc misc device, a factory and registry of named
- * shared-memory regions. One helper per device ioctl; regions and their
- * files are in region.c, wait/wake in wait.c.
+ * shared-memory regions. One helper per device ioctl; regions, their
+ * registry and accounting are in region.c, the region file (mmap,
+ * attachments, INFO/PEERS/ATTACH) in file.c, wait/wake in wait.c.
  */
 
 #include <linux/file.h>
