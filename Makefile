@@ -11,8 +11,14 @@ KSRC     := $(CACHE)/linux-src
 KSFT_HDR := $(KSRC)/tools/testing/selftests/kselftest_harness.h
 CC       ?= gcc
 
-# Kernels the module is built and tested for (scripts/kernels.sh).
+# The kernel `make module` builds for: the running one by default, when
+# its build directory is installed; KDIR= names another (then it must exist).
+RUNNING_KDIR := /lib/modules/$(shell uname -r)/build
+KDIR ?=
+# Kernels the module is tested on in VMs (scripts/kernels.sh), by make check.
 KERNELS   = $(shell scripts/kernels.sh)
+# Every object and program also writes its header dependencies (.d).
+DEPFLAGS := -MMD -MP
 
 SELFTESTS := regions_test wait_test fuzz_test peers_test module_test
 SELFTEST_BINS := $(SELFTESTS:%=$(BUILD)/selftests/%)
@@ -41,17 +47,26 @@ TSAN := -fsanitize=thread -fno-omit-frame-pointer
 BENCHES := alloc_bench msg_bench recovery_bench
 LIBSHM_TESTS := libshm_heap_test libshm_registry_test libshm_fuzz_test libshm_channel_test libshm_crash_test
 
-.PHONY: all deps modules selftests libshm cli examples lint vm-test vm-bench host-test bench run install check clean
+.PHONY: all deps module test-modules selftests libshm cli examples lint vm-test vm-bench host-test bench run install check clean
 
-all: modules libshm cli examples selftests
+# The selftests need the kselftest harness, extracted from Debian's
+# linux-source-6.12 (make deps); without it plain `make` says so and
+# builds the rest.
+HAVE_KSFT := $(shell test -f $(KSFT_HDR) -o -f /usr/src/linux-source-6.12.tar.xz && echo y)
+ifeq ($(HAVE_KSFT),y)
+all: libshm cli examples selftests module
+else
+all: libshm cli examples module
+	@echo "  SKIP    selftests: no /usr/src/linux-source-6.12.tar.xz for the kselftest harness (make deps)"
+endif
 
 # The README's example programs, built against the in-tree library.
 EXAMPLES := pingpong
 examples: $(EXAMPLES:%=$(BUILD)/examples/%)
 
-$(BUILD)/examples/%: examples/%.c libshm/libshm.h $(BUILD)/libshm/libshm.a
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libshm/libshm.a
 	@mkdir -p $(@D)
-	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Ilibshm -o $@ $< $(BUILD)/libshm/libshm.a
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror $(DEPFLAGS) -Ilibshm -o $@ $< $(BUILD)/libshm/libshm.a
 
 # The shmipc tool: libshm (static) and libkmod.
 CLI_SRCS := shmipc.c module.c inspect.c io.c peers.c bench.c
@@ -59,9 +74,9 @@ CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/cli/%.o)
 
 cli: $(BUILD)/cli/shmipc $(BENCHES:%=$(BUILD)/bench/%)
 
-$(BUILD)/cli/%.o: cli/%.c cli/cli.h libshm/libshm.h uapi/linux/shmipc.h
+$(BUILD)/cli/%.o: cli/%.c
 	@mkdir -p $(@D)
-	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -Ilibshm -Iuapi \
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror $(DEPFLAGS) -Ilibshm -Iuapi \
 		-DSHMIPC_LIBEXECDIR='"$(LIBEXECDIR)/shmipc"' -c -o $@ $<
 
 $(BUILD)/cli/shmipc: $(CLI_OBJS) $(BUILD)/libshm/libshm.a
@@ -69,17 +84,17 @@ $(BUILD)/cli/shmipc: $(CLI_OBJS) $(BUILD)/libshm/libshm.a
 
 libshm: $(BUILD)/libshm/libshm.a $(BUILD)/libshm/libshm.so.0
 
-$(BUILD)/libshm/%.o: libshm/%.c libshm/libshm.h libshm/internal.h uapi/linux/shmipc.h
+$(BUILD)/libshm/%.o: libshm/%.c
 	@mkdir -p $(@D)
-	$(CC) $(LIBSHM_CFLAGS) -c -o $@ $<
+	$(CC) $(LIBSHM_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
-$(BUILD)/libshm-asan/%.o: libshm/%.c libshm/libshm.h libshm/internal.h uapi/linux/shmipc.h
+$(BUILD)/libshm-asan/%.o: libshm/%.c
 	@mkdir -p $(@D)
-	$(CC) $(LIBSHM_CFLAGS) $(ASAN) -c -o $@ $<
+	$(CC) $(LIBSHM_CFLAGS) $(ASAN) $(DEPFLAGS) -c -o $@ $<
 
-$(BUILD)/libshm-tsan/%.o: libshm/%.c libshm/libshm.h libshm/internal.h uapi/linux/shmipc.h
+$(BUILD)/libshm-tsan/%.o: libshm/%.c
 	@mkdir -p $(@D)
-	$(CC) $(LIBSHM_CFLAGS) $(TSAN) -c -o $@ $<
+	$(CC) $(LIBSHM_CFLAGS) $(TSAN) $(DEPFLAGS) -c -o $@ $<
 
 $(BUILD)/libshm-tsan/libshm.a: $(LIBSHM_TSAN_OBJS)
 	$(AR) rcs $@ $^
@@ -98,8 +113,23 @@ $(BUILD)/libshm/libshm.so.0: $(LIBSHM_OBJS) libshm/libshm.map
 deps:
 	scripts/install-deps.sh
 
-# One module per test kernel, in $(BUILD)/kmod/<kernel>/kmod/shmipc.ko.
-modules:
+# The module for the running kernel, or KDIR=, in $(BUILD)/kmod/local/kmod/.
+module:
+	@kdir="$(KDIR)"; \
+	if [ -z "$$kdir" ]; then \
+		kdir=$(RUNNING_KDIR); \
+		if [ ! -d "$$kdir" ]; then \
+			echo "  SKIP    module: no build directory for the running kernel ($$kdir); KDIR= names one"; \
+			exit 0; \
+		fi; \
+	fi; \
+	echo "  KMOD    $$kdir"; \
+	scripts/build-kmod.sh "$$kdir" $(BUILD)/kmod/local && \
+	echo "  LD      $(BUILD)/kmod/local/kmod/shmipc.ko"
+
+# One module per test kernel, in $(BUILD)/kmod/<kernel>/kmod/shmipc.ko
+# (make check's VMs build them themselves).
+test-modules:
 	@for k in $(KERNELS); do \
 		echo "  KMOD    $$k"; \
 		scripts/build-kmod.sh $$k $(BUILD)/kmod/$$k || exit 1; \
@@ -111,18 +141,18 @@ $(KSFT_HDR):
 selftests: $(SELFTEST_BINS) $(LIBSHM_TESTS:%=$(BUILD)/selftests/%)
 
 # libshm tests: static for the VM (kmod backend), ASan+UBSan on the host.
-$(BUILD)/selftests/libshm_%: selftests/libshm_%.c selftests/helpers.h $(BUILD)/libshm/libshm.a $(KSFT_HDR)
+$(BUILD)/selftests/libshm_%: selftests/libshm_%.c $(BUILD)/libshm/libshm.a $(KSFT_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(SELFTEST_CFLAGS) -Ilibshm -o $@ $< $(BUILD)/libshm/libshm.a
+	$(CC) $(SELFTEST_CFLAGS) $(DEPFLAGS) -Ilibshm -o $@ $< $(BUILD)/libshm/libshm.a
 
-$(BUILD)/asan/libshm_%: selftests/libshm_%.c selftests/helpers.h $(BUILD)/libshm-asan/libshm.a $(KSFT_HDR)
+$(BUILD)/asan/libshm_%: selftests/libshm_%.c $(BUILD)/libshm-asan/libshm.a $(KSFT_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(filter-out -static,$(SELFTEST_CFLAGS)) $(ASAN) -Ilibshm -o $@ $< \
+	$(CC) $(filter-out -static,$(SELFTEST_CFLAGS)) $(ASAN) $(DEPFLAGS) -Ilibshm -o $@ $< \
 		$(BUILD)/libshm-asan/libshm.a
 
-$(BUILD)/tsan/libshm_%: selftests/libshm_%.c selftests/helpers.h $(BUILD)/libshm-tsan/libshm.a $(KSFT_HDR)
+$(BUILD)/tsan/libshm_%: selftests/libshm_%.c $(BUILD)/libshm-tsan/libshm.a $(KSFT_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(filter-out -static,$(SELFTEST_CFLAGS)) $(TSAN) -Ilibshm -o $@ $< \
+	$(CC) $(filter-out -static,$(SELFTEST_CFLAGS)) $(TSAN) $(DEPFLAGS) -Ilibshm -o $@ $< \
 		$(BUILD)/libshm-tsan/libshm.a
 
 # The libshm suites on the host's posix backend: plain, ASan+UBSan, and the
@@ -134,9 +164,9 @@ host-test: $(LIBSHM_TESTS:%=$(BUILD)/selftests/%) $(LIBSHM_TESTS:%=$(BUILD)/asan
 	set -o pipefail; scripts/cli-test.sh $(BUILD)/cli/shmipc host | \
 		tee $(BUILD)/results/host-cli.tap
 
-$(SELFTEST_BINS): $(BUILD)/selftests/%: selftests/%.c selftests/helpers.h uapi/linux/shmipc.h $(KSFT_HDR)
+$(SELFTEST_BINS): $(BUILD)/selftests/%: selftests/%.c $(KSFT_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(SELFTEST_CFLAGS) -o $@ $<
+	$(CC) $(SELFTEST_CFLAGS) $(DEPFLAGS) -o $@ $<
 
 $(BUILD)/libshm/libshm.pc: libshm/libshm.pc.in
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
@@ -160,9 +190,9 @@ install: libshm cli $(BUILD)/libshm/libshm.pc
 # Benchmarks print tables and ratios against baselines of the same run;
 # no test asserts a speed.
 
-$(BUILD)/bench/%: bench/%.c libshm/libshm.h $(BUILD)/libshm/libshm.a
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libshm/libshm.a
 	@mkdir -p $(@D)
-	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -Ilibshm -o $@ $< $(BUILD)/libshm/libshm.a
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror $(DEPFLAGS) -Ilibshm -o $@ $< $(BUILD)/libshm/libshm.a
 
 bench: $(BENCHES:%=$(BUILD)/bench/%)
 	$(BUILD)/bench/alloc_bench
@@ -173,9 +203,9 @@ bench: $(BENCHES:%=$(BUILD)/bench/%)
 
 # Recovery times on the kmod backend, measured in the test VMs (TCG there:
 # slower than a real machine, and said so).
-$(BUILD)/selftests/recovery_bench: bench/recovery_bench.c libshm/libshm.h libshm/internal.h $(BUILD)/libshm/libshm.a
+$(BUILD)/selftests/recovery_bench: bench/recovery_bench.c $(BUILD)/libshm/libshm.a
 	@mkdir -p $(@D)
-	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -static -Ilibshm -o $@ $< $(BUILD)/libshm/libshm.a
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror $(DEPFLAGS) -static -Ilibshm -o $@ $< $(BUILD)/libshm/libshm.a
 
 vm-bench: $(BUILD)/selftests/recovery_bench
 	SHMIPC_VM_TESTS=recovery_bench SHMIPC_VM_RESULTS=vm-bench scripts/vm-test.sh
@@ -196,3 +226,6 @@ check: deps
 
 clean:
 	rm -rf $(BUILD)
+
+# Header dependencies written by -MMD.
+-include $(wildcard $(BUILD)/*/*.d)
