@@ -287,8 +287,7 @@ FIXTURE(fuzz) {
 
 FIXTURE_SETUP(fuzz)
 {
-	self->dev = open(SHMIPC_DEV, O_RDWR | O_CLOEXEC);
-	ASSERT_LE(0, self->dev);
+	DEV_OPEN_OR_SKIP(self->dev);
 }
 
 FIXTURE_TEARDOWN(fuzz)

@@ -26,6 +26,18 @@
 #define DEBUGFS_DIR	"/sys/kernel/debug"
 #define DEBUGFS_REGIONS	DEBUGFS_DIR "/shmipc/regions"
 
+/*
+ * Opens the device into @fd, or, where the module is not loaded (no
+ * /dev/shmipc), reports the test as skipped; any other failure fails it.
+ * For a FIXTURE_SETUP or a TEST body (it uses the harness's macros).
+ */
+#define DEV_OPEN_OR_SKIP(fd) do {						\
+	(fd) = open(SHMIPC_DEV, O_RDWR | O_CLOEXEC);				\
+	if ((fd) < 0 && (errno == ENOENT || errno == ENODEV || errno == ENXIO))	\
+		SKIP(return, "%s absent: the module is not loaded", SHMIPC_DEV); \
+	ASSERT_LE(0, (fd)) TH_LOG("open %s: %s", SHMIPC_DEV, strerror(errno)); \
+} while (0)
+
 static inline long xioctl(int fd, unsigned long cmd, void *arg)
 {
 	long ret = ioctl(fd, cmd, arg);

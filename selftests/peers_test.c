@@ -26,8 +26,7 @@ FIXTURE(peers) {
 
 FIXTURE_SETUP(peers)
 {
-	self->dev = open(SHMIPC_DEV, O_RDWR | O_CLOEXEC);
-	ASSERT_LE(0, self->dev);
+	DEV_OPEN_OR_SKIP(self->dev);
 	uname_of(self->name, "p");
 	self->fd = region_create(self->dev, self->name, SIZE, 0600, 0, NULL);
 	ASSERT_LE(0, self->fd);

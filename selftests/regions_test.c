@@ -23,8 +23,7 @@ FIXTURE(dev) {
 
 FIXTURE_SETUP(dev)
 {
-	self->dev = open(SHMIPC_DEV, O_RDWR | O_CLOEXEC);
-	ASSERT_LE(0, self->dev) TH_LOG("open %s: %s", SHMIPC_DEV, strerror(errno));
+	DEV_OPEN_OR_SKIP(self->dev);
 	uname_of(self->name, "t");
 }
 
@@ -573,8 +572,7 @@ FIXTURE_SETUP(limits)
 {
 	int i;
 
-	self->dev = open(SHMIPC_DEV, O_RDWR | O_CLOEXEC);
-	ASSERT_LE(0, self->dev);
+	DEV_OPEN_OR_SKIP(self->dev);
 	uname_of(self->name, "lim");
 	for (i = 0; i < 4; i++)
 		self->saved[i] = param_get(limit_params[i]);

@@ -23,8 +23,7 @@ FIXTURE(word) {
 
 FIXTURE_SETUP(word)
 {
-	self->dev = open(SHMIPC_DEV, O_RDWR | O_CLOEXEC);
-	ASSERT_LE(0, self->dev);
+	DEV_OPEN_OR_SKIP(self->dev);
 	uname_of(self->name, "w");
 	self->fd = region_create(self->dev, self->name, SIZE, 0600, 0, NULL);
 	ASSERT_LE(0, self->fd);
