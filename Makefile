@@ -36,7 +36,9 @@ MANDIR     ?= $(PREFIX)/share/man
 LIBSHM_VERSION := 0.1.0
 
 # libshm: MIT, C11, -errno returns, only the symbols of libshm.map exported.
-LIBSHM_SRCS := region.c peer.c heap.c registry.c queue.c channel.c message.c endpoint.c broadcast.c crc32c.c backend_posix.c backend_kmod.c
+LIBSHM_SRCS := backend_kmod.c backend_posix.c region.c peer.c lock.c heap.c block.c \
+	registry.c reclaim.c event.c queue.c broadcast.c endpoint.c message.c \
+	channel.c crc32c.c api.c
 LIBSHM_CFLAGS := -std=c11 -O2 -g -Wall -Wextra -Werror -fPIC \
 	-fvisibility=hidden -Iuapi -Ilibshm
 LIBSHM_OBJS := $(LIBSHM_SRCS:%.c=$(BUILD)/libshm/%.o)
@@ -45,9 +47,12 @@ LIBSHM_TSAN_OBJS := $(LIBSHM_SRCS:%.c=$(BUILD)/libshm-tsan/%.o)
 ASAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 TSAN := -fsanitize=thread -fno-omit-frame-pointer
 BENCHES := alloc_bench msg_bench recovery_bench
-LIBSHM_TESTS := libshm_heap_test libshm_registry_test libshm_fuzz_test libshm_channel_test libshm_crash_test
+LIBSHM_TESTS := libshm_heap_test libshm_registry_test libshm_fuzz_test libshm_channel_test \
+	libshm_crash_test
+# Suites that also run under ThreadSanitizer (they share handles between threads).
+LIBSHM_TSAN_TESTS := libshm_channel_test
 
-.PHONY: all deps module test-modules selftests libshm cli examples lint vm-test vm-bench host-test bench run install check clean
+.PHONY: all deps module test-modules selftests libshm cli examples lint vm-test vm-bench host-test bench run install check clean layers
 
 # The selftests need the kselftest harness, extracted from Debian's
 # linux-source-6.12 (make deps); without it plain `make` says so and
@@ -156,9 +161,12 @@ $(BUILD)/tsan/libshm_%: selftests/libshm_%.c $(BUILD)/libshm-tsan/libshm.a $(KSF
 		$(BUILD)/libshm-tsan/libshm.a
 
 # The libshm suites on the host's posix backend: plain, ASan+UBSan, and the
-# channel suite under ThreadSanitizer.
+# threaded suites under ThreadSanitizer; first, the check that libshm's
+# files call only downward.
 host-test: $(LIBSHM_TESTS:%=$(BUILD)/selftests/%) $(LIBSHM_TESTS:%=$(BUILD)/asan/%) \
-		$(BUILD)/tsan/libshm_channel_test cli examples
+		$(LIBSHM_TSAN_TESTS:%=$(BUILD)/tsan/%) cli examples
+	@mkdir -p $(BUILD)/results
+	scripts/layers.sh $(BUILD)/libshm $(BUILD)/results/host-layers.tap
 	scripts/host-test.sh $(LIBSHM_TESTS)
 	scripts/install-test.sh
 	set -o pipefail; scripts/cli-test.sh $(BUILD)/cli/shmipc host | \
@@ -217,6 +225,10 @@ run: $(BUILD)/bench/msg_bench
 
 lint:
 	scripts/lint.sh
+
+# libshm's files must call only downward: the call graph read from the objects.
+layers: $(BUILD)/libshm/libshm.a
+	scripts/layers.sh $(BUILD)/libshm
 
 vm-test: selftests
 	scripts/vm-test.sh

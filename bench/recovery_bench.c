@@ -72,7 +72,10 @@ static void victim(struct shmipc *shm, enum scenario s)
 	if (s == LOCK) {
 		bool rec;
 
-		if (shmipc_lock_acquire(shm, &shm->heap->lock, &rec))
+		/* A peer of its own first (the API edge re-attaches a child). */
+		uint32_t me = shmipc_peer_id(shm);
+
+		if (!me || shmipc_lock_acquire(shm, &shm->heap->lock, me, &rec))
 			_exit(1);
 	} else if (s == RECLAIM) {
 		struct shmipc_chan_options o = { .flags = SHMIPC_CHAN_CREATE };

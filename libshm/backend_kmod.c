@@ -5,7 +5,8 @@
  * The region fd is this process's attachment: its token comes from INFO,
  * the live tokens from the read-only status page, and a fork()ed child
  * gets an attachment of its own with ATTACH, mapped over the parent's at
- * the same address.
+ * the same address. The module fixes a region's size, so no peer can
+ * truncate it under the others.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include "internal.h"
 
 #define SHMIPC_DEVICE "/dev/shmipc"
+#define STATUS_BYTES 4096
 
 static int kmod_dev(void)
 {
@@ -30,7 +32,7 @@ static int kmod_dev(void)
 
 static int kmod_name(char dst[SHMIPC_NAME_MAX], const char *name)
 {
-	size_t len = strlen(name);
+	size_t len = strnlen(name, SHMIPC_NAME_MAX);
 
 	if (!len || len >= SHMIPC_NAME_MAX)
 		return -EINVAL;
@@ -39,16 +41,30 @@ static int kmod_name(char dst[SHMIPC_NAME_MAX], const char *name)
 	return 0;
 }
 
-static int kmod_open(const char *name, size_t size, unsigned int mode,
-		     unsigned int flags, int *fdp, size_t *size_out,
-		     bool *created)
+static const volatile struct shmipc_status *kmod_status(struct shmipc *shm)
+{
+	return shm->status;
+}
+
+/* The status page and this fd's token; the page is the module's, read-only. */
+static int kmod_info(struct shmipc *shm, struct shmipc_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	if (ioctl(shm->fd, SHMIPC_IOC_INFO, info))
+		return -errno;
+	shm->attach_id = info->peer_id;
+	return 0;
+}
+
+static int kmod_open_fd(const char *name, size_t size, unsigned int mode,
+			unsigned int flags, int *fdp, size_t *size_out,
+			bool *created)
 {
 	int dev, err;
 
 	dev = kmod_dev();
 	if (dev < 0)
 		return dev;
-	*created = false;
 	if (flags & SHMIPC_OPEN_CREATE) {
 		struct shmipc_create c = { .size = size, .mode = mode };
 
@@ -75,6 +91,65 @@ static int kmod_open(const char *name, size_t size, unsigned int mode,
 	}
 	close(dev);
 	return err;
+}
+
+static int kmod_open(struct shmipc *shm, const char *name, size_t size,
+		     unsigned int mode, unsigned int flags, bool *created)
+{
+	struct shmipc_info info;
+	size_t got = 0;
+	void *st;
+	int err;
+
+	*created = false;
+	err = kmod_open_fd(name, size, mode, flags, &shm->fd, &got, created);
+	if (err)
+		return err;
+	shm->size = got;
+	st = mmap(NULL, STATUS_BYTES, PROT_READ, MAP_SHARED, shm->fd,
+		  (off_t)SHMIPC_STATUS_OFFSET);
+	if (st == MAP_FAILED) {
+		err = -errno;
+		goto close_fd;
+	}
+	shm->status = st;
+	if (kmod_status(shm)->magic != SHMIPC_STATUS_MAGIC ||
+	    kmod_status(shm)->max_peers != SHMIPC_PEERS) {
+		err = -EPROTO;
+		goto unmap;
+	}
+	err = kmod_info(shm, &info);
+	if (err)
+		goto unmap;
+	/* Adopting an existing region: one another user could have planted? */
+	if ((flags & SHMIPC_OPEN_CREATE) && !*created &&
+	    (info.uid != geteuid() || (info.mode & 022 & ~mode))) {
+		err = -EPERM;
+		goto unmap;
+	}
+	return 0;
+
+unmap:
+	munmap(st, STATUS_BYTES);
+	shm->status = NULL;
+close_fd:
+	close(shm->fd);
+	shm->fd = -1;
+	if (*created) {
+		shmipc_backend_kmod.unlink(name);
+		*created = false;
+	}
+	return err;
+}
+
+static void kmod_close(struct shmipc *shm)
+{
+	if (shm->status)
+		munmap((void *)shm->status, STATUS_BYTES);
+	shm->status = NULL;
+	if (shm->fd >= 0)
+		close(shm->fd);
+	shm->fd = -1;
 }
 
 static int kmod_unlink(const char *name)
@@ -108,71 +183,6 @@ static int kmod_wait(struct shmipc *shm, _Atomic uint32_t *word,
 	return ioctl(shm->fd, SHMIPC_IOC_WAIT, &w) ? -errno : 0;
 }
 
-static const volatile struct shmipc_status *kmod_status(struct shmipc *shm)
-{
-	return shm->status;
-}
-
-static int kmod_attach(struct shmipc *shm, bool again)
-{
-	struct shmipc_info info;
-	void *st;
-
-	if (again) {	/* a fork()ed child: an attachment of its own */
-		struct shmipc_attach_req a = { 0 };
-
-		if (ioctl(shm->fd, SHMIPC_IOC_ATTACH, &a))
-			return -errno;
-		if (dup3(a.fd, shm->fd, O_CLOEXEC) < 0) {
-			int err = -errno;
-
-			close(a.fd);
-			return err;
-		}
-		close(a.fd);
-		/* The mappings too, in place: they hold their file. */
-		if (mmap(shm->base, shm->size, PROT_READ | PROT_WRITE,
-			 MAP_SHARED | MAP_FIXED, shm->fd, 0) == MAP_FAILED ||
-		    mmap((void *)shm->status, 4096, PROT_READ, MAP_SHARED | MAP_FIXED,
-			 shm->fd, (off_t)SHMIPC_STATUS_OFFSET) == MAP_FAILED)
-			return -errno;
-	} else {
-		st = mmap(NULL, 4096, PROT_READ, MAP_SHARED, shm->fd,
-			  (off_t)SHMIPC_STATUS_OFFSET);
-		if (st == MAP_FAILED)
-			return -errno;
-		shm->status = st;
-		if (kmod_status(shm)->magic != SHMIPC_STATUS_MAGIC ||
-		    kmod_status(shm)->max_peers != SHMIPC_PEERS)
-			return -EPROTO;
-	}
-	if (ioctl(shm->fd, SHMIPC_IOC_INFO, &info))
-		return -errno;
-	shm->token = info.peer_id;
-	return 0;
-}
-
-static void kmod_detach(struct shmipc *shm)
-{
-	if (shm->status)
-		munmap((void *)shm->status, 4096);
-	shm->status = NULL;
-}
-
-/* One load: the module clears a token before it counts the death. */
-static bool kmod_alive(struct shmipc *shm, uint32_t token)
-{
-	return kmod_status(shm)->peers[token & SHMIPC_PEER_SLOT_MASK] == token;
-}
-
-static uint32_t kmod_deaths(struct shmipc *shm)
-{
-	uint32_t d = kmod_status(shm)->deaths;
-
-	atomic_thread_fence(memory_order_acquire);
-	return d;
-}
-
 static int kmod_wake(struct shmipc *shm, _Atomic uint32_t *word,
 		     uint32_t count)
 {
@@ -185,14 +195,99 @@ static int kmod_wake(struct shmipc *shm, _Atomic uint32_t *word,
 	return ret < 0 ? -errno : ret;
 }
 
+/* One load: the module clears a token before it counts the death. */
+static bool kmod_alive(struct shmipc *shm, uint32_t token, uint32_t recorded)
+{
+	(void)recorded;
+	return kmod_status(shm)->peers[token & SHMIPC_PEER_SLOT_MASK] == token;
+}
+
+/* The initialization claim is this fd's attachment: alive while it is. */
+static int kmod_init_claim(struct shmipc *shm, uint32_t *id)
+{
+	*id = shm->attach_id;
+	return 0;
+}
+
+static bool kmod_init_alive(struct shmipc *shm, uint32_t id)
+{
+	return shm_token_ok(id) && kmod_alive(shm, id, id);
+}
+
+static void kmod_init_done(struct shmipc *shm)
+{
+	(void)shm;
+}
+
+static int kmod_attach(struct shmipc *shm, bool again, uint32_t gen,
+		       uint32_t *token)
+{
+	struct shmipc_attach_req a = { 0 };
+	struct shmipc_info info;
+	int err;
+
+	(void)gen;	/* the module's tokens have their own */
+	if (again) {	/* a fork()ed child: an attachment of its own */
+		if (ioctl(shm->fd, SHMIPC_IOC_ATTACH, &a))
+			return -errno;
+		if (dup3(a.fd, shm->fd, O_CLOEXEC) < 0) {
+			err = -errno;
+			close(a.fd);
+			return err;
+		}
+		close(a.fd);
+		/* The mappings too, in place: they hold their file. */
+		if (mmap(shm->base, shm->size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED, shm->fd, 0) == MAP_FAILED ||
+		    mmap((void *)shm->status, STATUS_BYTES, PROT_READ,
+			 MAP_SHARED | MAP_FIXED, shm->fd,
+			 (off_t)SHMIPC_STATUS_OFFSET) == MAP_FAILED)
+			return -errno;
+		err = kmod_info(shm, &info);
+		if (err)
+			return err;
+	}
+	*token = shm->attach_id;
+	return 0;
+}
+
+static void kmod_detach(struct shmipc *shm)
+{
+	(void)shm;	/* the attachment dies with its file, at close */
+}
+
+static uint32_t kmod_deaths(struct shmipc *shm)
+{
+	uint32_t d = kmod_status(shm)->deaths;
+
+	atomic_thread_fence(memory_order_acquire);
+	return d;
+}
+
+/* The module wakes death waiters at the death itself. */
+static int kmod_watch(struct shmipc *shm, _Atomic uint32_t *word,
+		      uint32_t expected, uint32_t deaths, const uint32_t *pids,
+		      unsigned int npids, int64_t deadline)
+{
+	(void)pids;
+	(void)npids;
+	return kmod_wait(shm, word, expected, deadline, &deaths);
+}
+
 const struct shmipc_backend_ops shmipc_backend_kmod = {
 	.name = "kmod",
+	.death_wakeups = true,
 	.open = kmod_open,
+	.close = kmod_close,
 	.unlink = kmod_unlink,
 	.wait = kmod_wait,
 	.wake = kmod_wake,
+	.init_claim = kmod_init_claim,
+	.init_alive = kmod_init_alive,
+	.init_done = kmod_init_done,
 	.attach = kmod_attach,
 	.detach = kmod_detach,
 	.alive = kmod_alive,
 	.deaths = kmod_deaths,
+	.watch = kmod_watch,
 };

@@ -3,6 +3,7 @@
  * CRC32C (Castagnoli), for channels created with SHMIPC_CHAN_CRC32C: the
  * SSE4.2 instruction where the CPU has it, else a table.
  */
+#define _GNU_SOURCE
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>

@@ -9,9 +9,12 @@
  * A block is a 48-byte header followed by its payload (a multiple of 16
  * bytes). Free blocks keep their list links in the first 16 payload bytes.
  * The heap ends with a used, empty sentinel block so merging stops there.
+ * The header's owner word and its 24-byte user area belong to block.c: the
+ * heap stores the owner word it is given at allocation (under the lock, so
+ * that a block is never allocated without an owner) and zeroes the rest.
  *
- * Crash safety. A process killed while holding the heap lock leaves its pid
- * in the lock word; the next process to take the lock sees the pid dead,
+ * Crash safety. A process killed while holding the heap lock leaves its
+ * token in the lock word; the next process to take the lock finds it dead,
  * takes the lock over and rebuilds the free lists by walking the physical
  * block chain (heap_rebuild()). That is safe because every operation keeps
  * the chain walkable after each single store:
@@ -24,30 +27,22 @@
  * prev_phys links, list links, bitmaps and counters are derived data that
  * the rebuild recomputes; adjacent free blocks left by an interrupted merge
  * are merged by it. What an interrupted allocation had taken stays allocated,
- * reserved by its peer, and goes back when that peer is reclaimed.
+ * with the owner word it was given, and goes back when that owner is
+ * reclaimed (block.c).
  *
- * Ownership. Each used block's header has an owner word, a state and a peer
- * token: PLAIN (allocated with shmipc_alloc(): the region's for good),
- * RESV (a reservation: a message being written, a registry entry being
- * created), HELD (a message its peer received and has not released), BCAST
- * (a broadcast message: one holder bit per subscriber that still owes a
- * release, and a reference per set bit). A queued point-to-point message
- * keeps the owner word its sender or last receiver left; queues, not the
- * word, say it is queued. shmipc_heap_reclaim() frees a dead peer's RESV
- * and HELD blocks that no queue refers to, and clears dead subscribers'
- * bits; peer.c and channel.c argue why a block cannot enter a queue after
- * the queues were read.
- *
- * Defensive reading: every offset read from the region is checked (inside the
- * heap, aligned, header magic) before it is followed, and every walk is
- * bounded by the number of blocks the heap can hold. A corrupted heap gives
- * -EFAULT, never a wild access.
+ * Reading (shared.h): a block is looked at through a view, made by one
+ * load of its size word and magic, checked against the heap's bounds, which
+ * the handle cached when it validated the region. Every size used later is
+ * the view's, never the header's again, so a peer that rewrites a header
+ * between two steps cannot make a split or a merge write outside the block
+ * that was checked. Every list entry is checked before it is followed, every
+ * walk is bounded by the number of blocks the heap can hold, and a corrupted
+ * heap gives -EFAULT, never a wild access.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -62,11 +57,8 @@ struct blk {
 	uint64_t prev_phys;	/* header offset of the block before; derived */
 	uint64_t size;		/* payload bytes | BLK_FREE */
 	uint32_t magic;
-	_Atomic uint32_t owner;	/* SHMIPC_OWN_* | token */
-	_Atomic uint32_t refs;	/* message references (channel.c) */
-	_Atomic uint32_t holders; /* broadcast: subscribers that owe a release */
-	uint32_t chan;		/* broadcast: the channel's tag */
-	uint32_t pad[3];
+	_Atomic uint32_t owner;	/* block.c's: SHMIPC_OWN_* | token */
+	unsigned char user[SHMIPC_BLK_USER];	/* block.c's */
 };
 
 struct links {
@@ -77,38 +69,50 @@ struct links {
 _Static_assert(sizeof(struct blk) == BLK_HDR, "block header is 48 bytes");
 _Static_assert(TLSF_FL_COUNT <= 32, "first-level bitmap is 32 bits");
 
-static uint64_t bsize(const struct blk *b)
-{
-	return b->size & ~BLK_FLAGS;
-}
-
-static bool bfree(const struct blk *b)
-{
-	return b->size & BLK_FREE;
-}
-
-/* The header at @off if it is a plausible block of this heap, else NULL. */
-static struct blk *blk_at(const struct shmipc *shm, uint64_t off)
-{
+/* A block as one load of its header found it, checked (see the top). */
+struct view {
+	uint64_t off;		/* of the header */
+	uint64_t size;		/* payload bytes */
+	bool free;
 	struct blk *b;
-	uint64_t size;
+};
 
-	if (off < shm->heap_off || off >= shm->heap_end ||
-	    shm->heap_end - off < BLK_HDR || (off - shm->heap_off) % TLSF_ALIGN)
-		return NULL;
+static bool view_at(const struct shmipc *shm, uint64_t off, struct view *v)
+{
+	uint64_t word;
+	struct blk *b;
+
+	if (!shm_range_ok(off, BLK_HDR, shm->heap_off, shm->heap_end) ||
+	    (off - shm->heap_off) % TLSF_ALIGN)
+		return false;
 	b = (struct blk *)(shm->base + off);
-	size = bsize(b);
-	if (b->magic != BLK_MAGIC || size > shm->heap_end - off - BLK_HDR)
-		return NULL;
-	return b;
+	word = shm_ld64(&b->size);
+	if (shm_ld32(&b->magic) != BLK_MAGIC ||
+	    (word & ~BLK_FLAGS) > shm->heap_end - off - BLK_HDR)
+		return false;
+	v->off = off;
+	v->size = word & ~BLK_FLAGS;
+	v->free = word & BLK_FREE;
+	v->b = b;
+	return true;
 }
 
-/* A free block with room for its list links, else NULL. */
-static struct blk *free_at(const struct shmipc *shm, uint64_t off)
+static bool is_sentinel(const struct view *v)
 {
-	struct blk *b = blk_at(shm, off);
+	return !v->size && !v->free;
+}
 
-	return b && bfree(b) && bsize(b) >= BLK_MIN ? b : NULL;
+/* A free block with room for its list links. */
+static bool free_view(const struct shmipc *shm, uint64_t off, struct view *v)
+{
+	return view_at(shm, off, v) && v->free && v->size >= BLK_MIN;
+}
+
+/* The used block whose payload is at @off. */
+static bool used_view(const struct shmipc *shm, uint64_t off, struct view *v)
+{
+	return off >= BLK_HDR && view_at(shm, off - BLK_HDR, v) && !v->free &&
+	       v->size;
 }
 
 static struct links *links_of(const struct shmipc *shm, uint64_t off)
@@ -148,58 +152,64 @@ static void mapping_search(uint64_t size, unsigned int *fl, unsigned int *sl)
 	mapping_insert(size, fl, sl);
 }
 
-static int insert_free(struct shmipc *shm, uint64_t off, struct blk *b)
+static int insert_free(struct shmipc *shm, const struct view *v)
 {
 	struct shmipc_heap_ctl *h = shm->heap;
-	struct links *l = links_of(shm, off);
+	struct links *l = links_of(shm, v->off);
 	unsigned int fl, sl;
+	struct view hv;
 	uint64_t head;
 
-	mapping_insert(bsize(b), &fl, &sl);
-	if (fl >= TLSF_FL_COUNT || bsize(b) < BLK_MIN)
+	if (v->size < BLK_MIN)
 		return -EFAULT;
-	head = h->heads[fl][sl];
+	mapping_insert(v->size, &fl, &sl);
+	if (fl >= TLSF_FL_COUNT)
+		return -EFAULT;
+	head = shm_ld64(&h->heads[fl][sl]);
 	if (head) {
-		if (!free_at(shm, head))
+		if (!free_view(shm, head, &hv))
 			return -EFAULT;
-		links_of(shm, head)->prev = off;
+		shm_st64(&links_of(shm, head)->prev, v->off);
 	}
-	l->next = head;
-	l->prev = 0;
-	h->heads[fl][sl] = off;
-	h->fl_bitmap |= 1u << fl;
-	h->sl_bitmap[fl] |= 1u << sl;
+	shm_st64(&l->next, head);
+	shm_st64(&l->prev, 0);
+	shm_st64(&h->heads[fl][sl], v->off);
+	shm_st32(&h->fl_bitmap, shm_ld32(&h->fl_bitmap) | 1u << fl);
+	shm_st32(&h->sl_bitmap[fl], shm_ld32(&h->sl_bitmap[fl]) | 1u << sl);
 	return 0;
 }
 
-static int remove_free(struct shmipc *shm, uint64_t off, struct blk *b)
+static int remove_free(struct shmipc *shm, const struct view *v)
 {
 	struct shmipc_heap_ctl *h = shm->heap;
-	struct links *l = links_of(shm, off);
+	struct links *l = links_of(shm, v->off);
 	uint64_t next, prev;
 	unsigned int fl, sl;
+	struct view nv, pv;
+	uint32_t map;
 
-	if (bsize(b) < BLK_MIN)		/* no room for links: corrupted */
+	if (v->size < BLK_MIN)		/* no room for links: corrupted */
 		return -EFAULT;
-	next = l->next;
-	prev = l->prev;
-	mapping_insert(bsize(b), &fl, &sl);
-	if (fl >= TLSF_FL_COUNT || (next && !free_at(shm, next)) ||
-	    (prev && !free_at(shm, prev)))
+	next = shm_ld64(&l->next);
+	prev = shm_ld64(&l->prev);
+	mapping_insert(v->size, &fl, &sl);
+	if (fl >= TLSF_FL_COUNT || (next && !free_view(shm, next, &nv)) ||
+	    (prev && !free_view(shm, prev, &pv)))
 		return -EFAULT;
 	if (next)
-		links_of(shm, next)->prev = prev;
+		shm_st64(&links_of(shm, next)->prev, prev);
 	if (prev) {
-		links_of(shm, prev)->next = next;
-	} else {
-		if (h->heads[fl][sl] != off)
-			return -EFAULT;
-		h->heads[fl][sl] = next;
-		if (!next) {
-			h->sl_bitmap[fl] &= ~(1u << sl);
-			if (!h->sl_bitmap[fl])
-				h->fl_bitmap &= ~(1u << fl);
-		}
+		shm_st64(&links_of(shm, prev)->next, next);
+		return 0;
+	}
+	if (shm_ld64(&h->heads[fl][sl]) != v->off)
+		return -EFAULT;
+	shm_st64(&h->heads[fl][sl], next);
+	if (!next) {
+		map = shm_ld32(&h->sl_bitmap[fl]) & ~(1u << sl);
+		shm_st32(&h->sl_bitmap[fl], map);
+		if (!map)
+			shm_st32(&h->fl_bitmap, shm_ld32(&h->fl_bitmap) & ~(1u << fl));
 	}
 	return 0;
 }
@@ -214,81 +224,153 @@ static uint64_t find_suitable(struct shmipc *shm, uint64_t size)
 	mapping_search(size, &fl, &sl);
 	if (fl >= TLSF_FL_COUNT)
 		return 0;
-	map = h->sl_bitmap[fl] & (~0u << sl);
+	map = shm_ld32(&h->sl_bitmap[fl]) & (~0u << sl);
 	if (!map) {
-		map = fl + 1 < 32 ? h->fl_bitmap & (~0u << (fl + 1)) : 0;
+		map = fl + 1 < 32 ? shm_ld32(&h->fl_bitmap) & (~0u << (fl + 1)) : 0;
 		if (!map)
 			return 0;
 		fl = (unsigned int)__builtin_ctz(map);
 		if (fl >= TLSF_FL_COUNT)
 			return 0;
-		map = h->sl_bitmap[fl];
+		map = shm_ld32(&h->sl_bitmap[fl]);
 		if (!map)
 			return 0;
 	}
 	sl = (unsigned int)__builtin_ctz(map);
-	return h->heads[fl][sl];
+	return shm_ld64(&h->heads[fl][sl]);
 }
 
-/* Points the block after @off (if any) back at it. */
-static void link_next(struct shmipc *shm, uint64_t off, struct blk *b)
+/* Points the block after the one at @off of @size (if any) back at it. */
+static void link_next(struct shmipc *shm, uint64_t off, uint64_t size)
 {
-	struct blk *n = blk_at(shm, off + BLK_HDR + bsize(b));
+	struct view n;
 
-	if (n)
-		n->prev_phys = off;
+	if (view_at(shm, off + BLK_HDR + size, &n))
+		shm_st64(&n.b->prev_phys, off);
 }
 
 /*
- * Splits free-flagged block @off after @front payload bytes. The back part's
- * header is written inside the payload first; the store that shrinks the
- * front block is the commit (see the top of the file). Both parts stay
- * free-flagged and on no list; the caller lists the one it does not use.
+ * Splits free-flagged block @v after @front payload bytes (the caller has
+ * checked front + BLK_HDR + BLK_MIN <= v->size). The back part's header is
+ * written inside the payload first; the store that shrinks the front block
+ * is the commit (see the top). Both parts stay free-flagged and on no
+ * list; *@back gets the back part and @v shrinks to the front.
  */
-static struct blk *split_block(struct shmipc *shm, uint64_t off, struct blk *b,
-			       uint64_t front)
+static void split_block(struct shmipc *shm, struct view *v, uint64_t front,
+			struct view *back)
 {
-	uint64_t back_off = off + BLK_HDR + front;
-	struct blk *back = (struct blk *)(shm->base + back_off);
+	uint64_t back_off = v->off + BLK_HDR + front;
+	struct blk *bb = (struct blk *)(shm->base + back_off);
+	uint64_t back_size = v->size - front - BLK_HDR;
 
-	*back = (struct blk){
-		.prev_phys = off,
-		.size = (bsize(b) - front - BLK_HDR) | BLK_FREE,
-		.magic = BLK_MAGIC,
-	};
-	b->size = front | BLK_FREE;	/* commit */
-	link_next(shm, back_off, back);
-	shm->heap->free_bytes -= BLK_HDR;
-	return back;
+	memset(bb, 0, sizeof(*bb));
+	shm_st64(&bb->prev_phys, v->off);
+	shm_st64(&bb->size, back_size | BLK_FREE);
+	shm_st32(&bb->magic, BLK_MAGIC);
+	shm_st64(&v->b->size, front | BLK_FREE);	/* commit */
+	link_next(shm, back_off, back_size);
+	shm_st64(&shm->heap->free_bytes, shm_ld64(&shm->heap->free_bytes) - BLK_HDR);
+	*back = (struct view){ back_off, back_size, true, bb };
+	v->size = front;
 }
 
 /*
- * Takes block @off (free-flagged, on no list) for @adj payload bytes: the
- * tail beyond goes back as a free block when it can hold one.
+ * Takes free block @v (on no list) for @adj payload bytes with owner word
+ * @own: the tail beyond goes back as a free block when it can hold one.
  */
-static int use_block(struct shmipc *shm, uint64_t off, struct blk *b,
-		     uint64_t adj, uint32_t own)
+static int use_block(struct shmipc *shm, struct view *v, uint64_t adj,
+		     uint32_t own)
 {
 	struct shmipc_heap_ctl *h = shm->heap;
-	uint64_t size = bsize(b);
+	struct view back;
 	int err;
 
-	if (size - adj >= BLK_HDR + BLK_MIN) {
-		err = insert_free(shm, off + BLK_HDR + adj,
-				  split_block(shm, off, b, adj));
+	if (v->size - adj >= BLK_HDR + BLK_MIN) {
+		split_block(shm, v, adj, &back);
+		err = insert_free(shm, &back);
 		if (err)
 			return err;
-		size = adj;
 	}
-	atomic_store_explicit(&b->owner, own, memory_order_relaxed);
-	atomic_store_explicit(&b->refs, 0, memory_order_relaxed);
-	atomic_store_explicit(&b->holders, 0, memory_order_relaxed);
-	b->chan = 0;
-	b->size = size;			/* used */
-	h->free_bytes -= size;
-	h->used_blocks++;
-	h->allocations++;
+	atomic_store_explicit(&v->b->owner, own, memory_order_relaxed);
+	memset(v->b->user, 0, sizeof(v->b->user));
+	shm_st64(&v->b->size, v->size);			/* used */
+	shm_st64(&h->free_bytes, shm_ld64(&h->free_bytes) - v->size);
+	shm_st64(&h->used_blocks, shm_ld64(&h->used_blocks) + 1);
+	shm_st64(&h->allocations, shm_ld64(&h->allocations) + 1);
 	return 0;
+}
+
+/*
+ * The physical chain, block by block from the first, to the sentinel:
+ * @fn(@v) for each block before it; -EFAULT if the chain breaks or runs
+ * longer than the heap can hold. @fn may merge @v with blocks after it (it
+ * updates @v); the walk goes on after @v as it then is.
+ */
+static int walk_chain(struct shmipc *shm,
+		      int (*fn)(struct shmipc *shm, struct view *v, uint64_t prev,
+				void *arg),
+		      void *arg)
+{
+	uint64_t off = shm->heap_off, prev = 0, n, limit = max_blocks(shm);
+	struct view v;
+	int err;
+
+	for (n = 0; n <= limit; n++) {
+		if (!view_at(shm, off, &v))
+			return -EFAULT;
+		if (is_sentinel(&v)) {
+			if (off + BLK_HDR != shm->heap_end)
+				return -EFAULT;
+			return fn(shm, &v, prev, arg);
+		}
+		err = fn(shm, &v, prev, arg);
+		if (err)
+			return err;
+		prev = v.off;
+		off = v.off + BLK_HDR + v.size;
+	}
+	return -EFAULT;
+}
+
+/* heap_rebuild(), pass 1: prev links, and merges an interrupted one left. */
+static int rebuild_links(struct shmipc *shm, struct view *v, uint64_t prev,
+			 void *arg)
+{
+	struct view *last = arg;
+
+	(void)shm;
+	shm_st64(&v->b->prev_phys, prev);
+	if (!is_sentinel(v) && last->b && last->free && v->free &&
+	    last->off == prev) {
+		/* Two free blocks in a row: an interrupted merge; finish it. */
+		last->size += BLK_HDR + v->size;
+		shm_st64(&last->b->size, last->size | BLK_FREE);
+		*v = *last;
+		return 0;
+	}
+	*last = *v;
+	return 0;
+}
+
+/* heap_rebuild(), pass 2: lists, bitmaps and counters. */
+static int rebuild_lists(struct shmipc *shm, struct view *v, uint64_t prev,
+			 void *arg)
+{
+	struct shmipc_heap_ctl *h = shm->heap;
+	int err;
+
+	(void)prev;
+	(void)arg;
+	if (is_sentinel(v))
+		return 0;
+	if (!v->free) {
+		shm_st64(&h->used_blocks, shm_ld64(&h->used_blocks) + 1);
+		return 0;
+	}
+	err = insert_free(shm, v);
+	if (!err)
+		shm_st64(&h->free_bytes, shm_ld64(&h->free_bytes) + v->size);
+	return err;
 }
 
 /*
@@ -298,55 +380,18 @@ static int use_block(struct shmipc *shm, uint64_t off, struct blk *b,
 static int heap_rebuild(struct shmipc *shm)
 {
 	struct shmipc_heap_ctl *h = shm->heap;
-	uint64_t off, prev = 0, n, limit = max_blocks(shm);
-	int pass, err;
+	struct view last = { 0 };
+	int err;
 
-	for (pass = 0; pass < 2; pass++) {
-		if (pass == 1) {
-			h->fl_bitmap = 0;
-			memset(h->sl_bitmap, 0, sizeof(h->sl_bitmap));
-			memset(h->heads, 0, sizeof(h->heads));
-			h->free_bytes = 0;
-			h->used_blocks = 0;
-		}
-		off = shm->heap_off;
-		prev = 0;
-		for (n = 0;; n++) {
-			struct blk *b = blk_at(shm, off);
-			struct blk *p = prev ? (struct blk *)(shm->base + prev) : NULL;
-
-			if (!b || n > limit)
-				return -EFAULT;
-			if (!bsize(b) && !bfree(b)) {	/* the sentinel */
-				if (off + BLK_HDR != shm->heap_end)
-					return -EFAULT;
-				b->prev_phys = prev;
-				break;
-			}
-			if (pass == 0 && p && bfree(p) && bfree(b)) {
-				/* An interrupted merge: finish it. */
-				p->size = (bsize(p) + BLK_HDR + bsize(b)) | BLK_FREE;
-				off = prev + BLK_HDR + bsize(p);
-				continue;
-			}
-			b->prev_phys = prev;
-			if (pass == 1) {
-				if (bfree(b)) {
-					if (bsize(b) < BLK_MIN)
-						return -EFAULT;
-					err = insert_free(shm, off, b);
-					if (err)
-						return err;
-					h->free_bytes += bsize(b);
-				} else {
-					h->used_blocks++;
-				}
-			}
-			prev = off;
-			off += BLK_HDR + bsize(b);
-		}
-	}
-	return 0;
+	err = walk_chain(shm, rebuild_links, &last);
+	if (err)
+		return err;
+	shm_st32(&h->fl_bitmap, 0);
+	memset(h->sl_bitmap, 0, sizeof(h->sl_bitmap));
+	memset(h->heads, 0, sizeof(h->heads));
+	shm_st64(&h->free_bytes, 0);
+	shm_st64(&h->used_blocks, 0);
+	return walk_chain(shm, rebuild_lists, NULL);
 }
 
 static int heap_lock(struct shmipc *shm)
@@ -354,10 +399,10 @@ static int heap_lock(struct shmipc *shm)
 	bool recovered;
 	int err;
 
-	err = shmipc_lock_acquire(shm, &shm->heap->lock, &recovered);
+	err = shmipc_lock_acquire(shm, &shm->heap->lock, shm->token, &recovered);
 	if (err || !recovered)
 		return err;
-	shm->heap->recoveries++;
+	shm_st64(&shm->heap->recoveries, shm_ld64(&shm->heap->recoveries) + 1);
 	err = heap_rebuild(shm);
 	if (err)
 		shmipc_lock_release(shm, &shm->heap->lock);
@@ -369,194 +414,163 @@ static void heap_unlock(struct shmipc *shm)
 	shmipc_lock_release(shm, &shm->heap->lock);
 }
 
-int shmipc_heap_init(struct shmipc *shm, uint64_t heap_off, uint64_t heap_size)
+int shmipc_heap_init(struct shmipc *shm, const struct shmipc_parts *p)
 {
-	struct shmipc_heap_ctl *h = shm->heap;
-	uint64_t payload;
-	struct blk *b, *s;
+	struct shmipc_heap_ctl *h = (struct shmipc_heap_ctl *)(shm->base + p->heap_ctl_off);
+	uint64_t size = p->heap_size & ~(uint64_t)(TLSF_ALIGN - 1), payload;
+	struct blk *s;
+	struct view v;
 
-	heap_size &= ~(uint64_t)(TLSF_ALIGN - 1);
-	if (heap_size < 2 * BLK_HDR + BLK_MIN || heap_size >= (1ull << TLSF_FL_MAX))
+	if (size < 2 * BLK_HDR + BLK_MIN || size >= (1ull << TLSF_FL_MAX))
 		return -EINVAL;
-	shm->heap_off = heap_off;
-	shm->heap_end = heap_off + heap_size;
+	shm->heap = h;
+	shm->heap_off = p->heap_off;
+	shm->heap_end = p->heap_off + size;
 	memset(h, 0, sizeof(*h));
-	h->heap_off = heap_off;
-	h->heap_size = heap_size;
-	payload = heap_size - 2 * BLK_HDR;
-	b = (struct blk *)(shm->base + heap_off);
-	*b = (struct blk){ .size = payload | BLK_FREE, .magic = BLK_MAGIC };
-	s = (struct blk *)(shm->base + heap_off + BLK_HDR + payload);
-	*s = (struct blk){ .prev_phys = heap_off, .size = 0, .magic = BLK_MAGIC };
+	h->heap_off = p->heap_off;
+	h->heap_size = size;
+	payload = size - 2 * BLK_HDR;
+	v = (struct view){ p->heap_off, payload, true,
+			   (struct blk *)(shm->base + p->heap_off) };
+	*v.b = (struct blk){ .size = payload | BLK_FREE, .magic = BLK_MAGIC };
+	s = (struct blk *)(shm->base + p->heap_off + BLK_HDR + payload);
+	*s = (struct blk){ .prev_phys = p->heap_off, .size = 0, .magic = BLK_MAGIC };
 	h->free_bytes = payload;
 	h->magic = SHMIPC_HEAP_MAGIC;
-	return insert_free(shm, heap_off, b);
+	return insert_free(shm, &v);
 }
 
 /* Checks the control block an opener found, and narrows the heap to it. */
-int shmipc_heap_validate(struct shmipc *shm)
+int shmipc_heap_validate(struct shmipc *shm, const struct shmipc_parts *p)
 {
-	const struct shmipc_heap_ctl *h = shm->heap;
-	uint64_t off = h->heap_off, size = h->heap_size;
+	const struct shmipc_heap_ctl *h = shmipc_span(shm, p->heap_ctl_off,
+						      sizeof(struct shmipc_heap_ctl));
+	uint64_t off, size;
 
-	if (h->magic != SHMIPC_HEAP_MAGIC || off != shm->heap_off ||
-	    size > shm->heap_end - off || size < 2 * BLK_HDR + BLK_MIN ||
-	    size % TLSF_ALIGN)
+	if (!h || shm_ld32(&h->magic) != SHMIPC_HEAP_MAGIC)
 		return -EPROTO;
+	off = shm_ld64(&h->heap_off);
+	size = shm_ld64(&h->heap_size);
+	if (off != p->heap_off || size > p->heap_size ||
+	    size < 2 * BLK_HDR + BLK_MIN || size % TLSF_ALIGN)
+		return -EPROTO;
+	shm->heap = (struct shmipc_heap_ctl *)h;
+	shm->heap_off = off;
 	shm->heap_end = off + size;
 	return 0;
 }
 
-int shmipc_heap_alloc(struct shmipc *shm, size_t size, size_t align,
-		      uint32_t own, uint64_t *out)
+static int alloc_locked(struct shmipc *shm, uint64_t adj, uint64_t want,
+			size_t align, uint32_t own, uint64_t *out)
 {
-	struct shmipc_heap_ctl *h = shm->heap;
-	uint64_t adj, want, off;
-	uint32_t me;
-	struct blk *b;
+	uint64_t off = find_suitable(shm, want);
+	struct view v, front;
 	int err;
 
-	if (!out || align > MAX_ALIGN || (align & (align - 1)))
-		return -EINVAL;
-	err = shmipc_self(shm, &me);
-	if (err)
-		return err;
-	own |= me;
-	if (align < TLSF_ALIGN)
-		align = TLSF_ALIGN;
-	if (size > shm->heap_end - shm->heap_off)
-		goto too_big;
-	adj = size < BLK_MIN ? BLK_MIN : (size + TLSF_ALIGN - 1) & ~(uint64_t)(TLSF_ALIGN - 1);
-	/* Room to move the payload up to the alignment, leaving a free block. */
-	want = align > TLSF_ALIGN ? adj + align + BLK_HDR + BLK_MIN : adj;
-
-	err = heap_lock(shm);
-	if (err)
-		return err;
-	off = find_suitable(shm, want);
-	if (!off) {
-		h->failures++;
-		heap_unlock(shm);
+	if (!off)
 		return -ENOMEM;
-	}
-	b = free_at(shm, off);
-	if (!b || bsize(b) < want) {
-		err = -EFAULT;
-		goto unlock;
-	}
-	err = remove_free(shm, off, b);
+	if (!free_view(shm, off, &v) || v.size < want)
+		return -EFAULT;
+	err = remove_free(shm, &v);
 	if (err)
-		goto unlock;
+		return err;
 	if (align > TLSF_ALIGN) {
-		uint64_t p = off + BLK_HDR;
+		uint64_t p = v.off + BLK_HDR;
 		uint64_t aligned = (p + align - 1) & ~(uint64_t)(align - 1);
 
 		while (aligned != p && aligned - p < BLK_HDR + BLK_MIN)
 			aligned += align;
 		if (aligned != p) {
 			/* Split the gap off in front, as a free block. */
-			struct blk *a = split_block(shm, off, b,
-						    aligned - p - BLK_HDR);
-
-			err = insert_free(shm, off, b);
+			front = v;
+			split_block(shm, &front, aligned - p - BLK_HDR, &v);
+			err = insert_free(shm, &front);
 			if (err)
-				goto unlock;
-			off = aligned - BLK_HDR;
-			b = a;
+				return err;
 		}
 	}
-	err = use_block(shm, off, b, adj, own);
+	err = use_block(shm, &v, adj, own);
 	if (!err)
-		*out = off + BLK_HDR;
-unlock:
-	heap_unlock(shm);
+		*out = v.off + BLK_HDR;
 	return err;
+}
 
-too_big:
+/*
+ * A block of at least @size bytes aligned to @align, its owner word @owner;
+ * -ENOMEM when the heap has no room.
+ */
+int shmipc_heap_alloc(struct shmipc *shm, size_t size, size_t align,
+		      uint32_t owner, uint64_t *out)
+{
+	struct shmipc_heap_ctl *h = shm->heap;
+	uint64_t adj, want;
+	int err;
+
+	if (align > MAX_ALIGN || (align & (align - 1)))
+		return -EINVAL;
+	if (align < TLSF_ALIGN)
+		align = TLSF_ALIGN;
 	err = heap_lock(shm);
 	if (err)
 		return err;
-	h->failures++;
+	if (size > shm->heap_end - shm->heap_off) {
+		err = -ENOMEM;
+	} else {
+		adj = size < BLK_MIN ? BLK_MIN :
+		      (size + TLSF_ALIGN - 1) & ~(uint64_t)(TLSF_ALIGN - 1);
+		/* Room to move the payload up to the alignment, leaving a free block. */
+		want = align > TLSF_ALIGN ? adj + align + BLK_HDR + BLK_MIN : adj;
+		err = alloc_locked(shm, adj, want, align, owner, out);
+	}
+	if (err == -ENOMEM)
+		shm_st64(&h->failures, shm_ld64(&h->failures) + 1);
 	heap_unlock(shm);
-	return -ENOMEM;
-}
-
-SHMIPC_API int shmipc_alloc(struct shmipc *shm, size_t size, uint64_t *off)
-{
-	int err = shmipc_heap_alloc(shm, size, TLSF_ALIGN, SHMIPC_OWN_PLAIN, off);
-
-	shmipc_reclaim_due(shm);
 	return err;
-}
-
-SHMIPC_API int shmipc_alloc_aligned(struct shmipc *shm, size_t size,
-				    size_t align, uint64_t *off)
-{
-	int err;
-
-	if (!align)
-		return -EINVAL;
-	err = shmipc_heap_alloc(shm, size, align, SHMIPC_OWN_PLAIN, off);
-	shmipc_reclaim_due(shm);
-	return err;
-}
-
-/* The used block whose payload is at @off, or NULL. */
-static struct blk *used_block(struct shmipc *shm, uint64_t off)
-{
-	struct blk *b;
-
-	if (off < BLK_HDR)
-		return NULL;
-	b = blk_at(shm, off - BLK_HDR);
-	return b && !bfree(b) && bsize(b) ? b : NULL;
 }
 
 /* Frees the used block at @payload; the heap lock is held. */
 static int free_locked(struct shmipc *shm, uint64_t payload)
 {
 	struct shmipc_heap_ctl *h = shm->heap;
-	uint64_t off = payload - BLK_HDR;
-	struct blk *b, *n, *p;
+	struct view v, n, p;
+	uint64_t p_off;
+	int err;
 
-	b = used_block(shm, payload);
-	if (!b)				/* not a block, or already free */
+	if (!used_view(shm, payload, &v))	/* not a block, or already free */
 		return -EINVAL;
-	b->size |= BLK_FREE;
-	h->free_bytes += bsize(b);
-	h->used_blocks--;
+	shm_st64(&v.b->size, v.size | BLK_FREE);
+	v.free = true;
+	shm_st64(&h->free_bytes, shm_ld64(&h->free_bytes) + v.size);
+	shm_st64(&h->used_blocks, shm_ld64(&h->used_blocks) - 1);
 
-	n = blk_at(shm, off + BLK_HDR + bsize(b));
-	if (!n)
+	if (!view_at(shm, v.off + BLK_HDR + v.size, &n))
 		return -EFAULT;
-	if (bfree(n)) {
-		int err = remove_free(shm, off + BLK_HDR + bsize(b), n);
-
+	if (n.free) {
+		err = remove_free(shm, &n);
 		if (err)
 			return err;
-		b->size = (bsize(b) + BLK_HDR + bsize(n)) | BLK_FREE;	/* commit */
-		h->free_bytes += BLK_HDR;
-		link_next(shm, off, b);
+		v.size += BLK_HDR + n.size;
+		shm_st64(&v.b->size, v.size | BLK_FREE);	/* commit */
+		shm_st64(&h->free_bytes, shm_ld64(&h->free_bytes) + BLK_HDR);
+		link_next(shm, v.off, v.size);
 	}
-	if (b->prev_phys) {
-		uint64_t p_off = b->prev_phys;
-
-		p = blk_at(shm, p_off);
-		if (!p || p_off >= off || p_off + BLK_HDR + bsize(p) != off)
+	p_off = shm_ld64(&v.b->prev_phys);
+	if (p_off) {
+		if (!view_at(shm, p_off, &p) || p_off >= v.off ||
+		    p_off + BLK_HDR + p.size != v.off)
 			return -EFAULT;
-		if (bfree(p)) {
-			int err = remove_free(shm, p_off, p);
-
+		if (p.free) {
+			err = remove_free(shm, &p);
 			if (err)
 				return err;
-			p->size = (bsize(p) + BLK_HDR + bsize(b)) | BLK_FREE;	/* commit */
-			h->free_bytes += BLK_HDR;
-			link_next(shm, p_off, p);
-			off = p_off;
-			b = p;
+			p.size += BLK_HDR + v.size;
+			shm_st64(&p.b->size, p.size | BLK_FREE);	/* commit */
+			shm_st64(&h->free_bytes, shm_ld64(&h->free_bytes) + BLK_HDR);
+			link_next(shm, p.off, p.size);
+			v = p;
 		}
 	}
-	return insert_free(shm, off, b);
+	return insert_free(shm, &v);
 }
 
 int shmipc_heap_free(struct shmipc *shm, uint64_t payload)
@@ -570,316 +584,161 @@ int shmipc_heap_free(struct shmipc *shm, uint64_t payload)
 	return err;
 }
 
-SHMIPC_API int shmipc_free(struct shmipc *shm, uint64_t payload)
+static void blk_of(const struct shmipc *shm, const struct view *v,
+		   struct shmipc_blk *b)
 {
-	int err = shmipc_heap_free(shm, payload);
-
-	shmipc_reclaim_due(shm);
-	return err;
+	(void)shm;
+	b->off = v->off + BLK_HDR;
+	b->size = v->size;
+	b->owner = &v->b->owner;
+	b->user = v->b->user;
 }
 
 /*
- * The reference count in the header of the used block whose payload is at
- * @off, or NULL. Read without the heap lock: the caller holds a reference
- * (or owns the block), so the block cannot be freed meanwhile.
+ * The used block whose payload is at @off, checked, without the heap lock:
+ * the caller holds a reference on it (or owns it), so it cannot be freed
+ * meanwhile, or only reads its header's atomics.
  */
-_Atomic uint32_t *shmipc_block_refs(struct shmipc *shm, uint64_t off)
+int shmipc_heap_block(const struct shmipc *shm, uint64_t off, struct shmipc_blk *b)
 {
-	struct blk *b = used_block(shm, off);
+	struct view v;
 
-	return b ? &b->refs : NULL;
-}
-
-/* The owner word of the used block at @off, or NULL; same rules. */
-_Atomic uint32_t *shmipc_block_owner(struct shmipc *shm, uint64_t off)
-{
-	struct blk *b = used_block(shm, off);
-
-	return b ? &b->owner : NULL;
-}
-
-/*
- * Makes the caller's block at @off a broadcast message of channel @tag, one
- * holder bit per subscriber in @holders; the owner word goes last. The bits
- * are the references: the block is free when the last one is cleared.
- */
-void shmipc_block_bcast(struct shmipc *shm, uint64_t off, uint32_t tag,
-			uint32_t holders)
-{
-	struct blk *b = used_block(shm, off);
-
-	if (!b)
-		return;
-	b->chan = tag;
-	atomic_store_explicit(&b->holders, holders, memory_order_relaxed);
-	atomic_store_explicit(&b->owner, SHMIPC_OWN_BCAST, memory_order_release);
-}
-
-/* A broadcast block whose last bit is gone; the heap lock is held. */
-static bool bcast_orphan(struct blk *b)
-{
-	return !bfree(b) && bsize(b) &&
-	       (atomic_load(&b->owner) & SHMIPC_OWN_STATE) == SHMIPC_OWN_BCAST &&
-	       !atomic_load(&b->holders);
-}
-
-/*
- * Clears @bit, in one atomic step that also tells whether it was the last.
- * The last clearer frees the block under the heap lock, after checking it
- * is still that orphan: if the clearer dies first, the heap pass of its
- * reclaim frees it (an orphan), and a late clearer finds it gone.
- */
-static int bcast_clear(struct shmipc *shm, struct blk *b, uint64_t off,
-		       unsigned int bit, bool locked)
-{
-	uint32_t m = 1u << bit, old;
-	int err = 0;
-
-	old = atomic_fetch_and_explicit(&b->holders, ~m, memory_order_acq_rel);
-	if (!(old & m) || (old & ~m))
-		return 0;
-	if (!locked && (err = heap_lock(shm)))
-		return err;
-	b = used_block(shm, off);
-	if (b && bcast_orphan(b))
-		err = free_locked(shm, off);
-	if (!locked)
-		heap_unlock(shm);
-	return err;
-}
-
-/*
- * Subscriber @bit gives back its reference on broadcast message @off. A
- * subscriber's own release (@check false) relies on its bit keeping the
- * block alive; anyone else's (@check) runs under the heap lock and first
- * checks that @off is a broadcast block of channel @tag.
- */
-int shmipc_bcast_put(struct shmipc *shm, uint64_t off, unsigned int bit,
-		     bool check, uint32_t tag)
-{
-	struct blk *b;
-	int err;
-
-	if (bit >= 32)
+	if (!used_view(shm, off, &v))
 		return -EBADMSG;
-	if (!check) {
-		b = used_block(shm, off);
-		return b ? bcast_clear(shm, b, off, bit, false) : -EBADMSG;
-	}
-	err = heap_lock(shm);
-	if (err)
-		return err;
-	b = used_block(shm, off);
-	if (b && (atomic_load(&b->owner) & SHMIPC_OWN_STATE) == SHMIPC_OWN_BCAST &&
-	    b->chan == tag)
-		err = bcast_clear(shm, b, off, bit, true);
-	else
-		err = -EBADMSG;
-	heap_unlock(shm);
-	return err;
+	blk_of(shm, &v, b);
+	return 0;
 }
 
-/* Sets the owner word of used block @off, checked under the heap lock. */
-int shmipc_block_set_owner(struct shmipc *shm, uint64_t off, uint32_t own)
+struct walk_arg {
+	shmipc_walk_fn fn;
+	void *arg;
+	uint64_t *doomed;
+	size_t ndoomed, cap;
+};
+
+static int walk_used(struct shmipc *shm, struct view *v, uint64_t prev, void *arg)
 {
-	struct blk *b;
-	int err = heap_lock(shm);
+	struct walk_arg *w = arg;
+	struct shmipc_blk b;
+	int ret;
 
-	if (err)
-		return err;
-	b = used_block(shm, off);
-	if (b)
-		atomic_store(&b->owner, own);
-	heap_unlock(shm);
-	return b ? 0 : -EBADMSG;
-}
-
-static bool is_queued(const struct shmipc_reclaim *rc, uint64_t off)
-{
-	size_t lo = 0, hi = rc->nqueued;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (rc->queued[mid] == off)
-			return true;
-		if (rc->queued[mid] < off)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
-
-static int doom(uint64_t **v, size_t *n, size_t *cap, uint64_t off)
-{
-	if (*n == *cap) {
-		size_t c = *cap ? 2 * *cap : 64;
-		uint64_t *d = realloc(*v, c * sizeof(*d));
+	(void)prev;
+	if (v->free || is_sentinel(v))
+		return 0;
+	blk_of(shm, v, &b);
+	ret = w->fn(shm, &b, w->arg);
+	if (ret <= 0)
+		return ret;
+	if (w->ndoomed == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 64;
+		uint64_t *d = realloc(w->doomed, cap * sizeof(*d));
 
 		if (!d)
 			return -ENOMEM;
-		*v = d;
-		*cap = c;
+		w->doomed = d;
+		w->cap = cap;
 	}
-	(*v)[(*n)++] = off;
+	w->doomed[w->ndoomed++] = b.off;
 	return 0;
 }
 
 /*
- * The heap pass of a reclaim (peer.c), under the heap lock: frees dead
- * peer rc->dead's reserved and held blocks that no queue refers to
- * (rc->queued, sorted), and clears the holder bits of its dead
- * subscriptions. Blocks are collected during the walk and freed after it,
- * since freeing merges blocks under the walk's feet.
+ * The one walk of used blocks for the layers above (see internal.h).
+ * Blocks @fn asks to free are collected and freed after the walk, since
+ * freeing merges blocks under the walk's feet.
  */
-int shmipc_heap_reclaim(struct shmipc *shm, struct shmipc_reclaim *rc)
+int shmipc_heap_walk(struct shmipc *shm, shmipc_walk_fn fn, void *arg)
 {
-	uint64_t off = shm->heap_off, n, limit = max_blocks(shm);
-	uint64_t *doomed = NULL;
-	size_t ndoomed = 0, cap = 0, i;
+	struct walk_arg w = { .fn = fn, .arg = arg };
+	size_t i;
 	int err = heap_lock(shm);
 
 	if (err)
 		return err;
-	for (n = 0; n <= limit; n++) {
-		struct blk *b = blk_at(shm, off);
-		uint32_t own, st;
-		unsigned int k;
-
-		if (!b) {
-			err = -EFAULT;
-			break;
-		}
-		if (!bsize(b) && !bfree(b))	/* the sentinel */
-			break;
-		own = atomic_load(&b->owner);
-		st = own & SHMIPC_OWN_STATE;
-		if (!bfree(b) && (st == SHMIPC_OWN_RESV || st == SHMIPC_OWN_HELD) &&
-		    (own & ~SHMIPC_OWN_STATE) == rc->dead &&
-		    !is_queued(rc, off + BLK_HDR)) {
-			err = doom(&doomed, &ndoomed, &cap, off + BLK_HDR);
-			if (err)
-				break;
-			rc->bytes += bsize(b);
-			if (st == SHMIPC_OWN_HELD)
-				rc->msgs++;
-		}
-		for (k = 0; !bfree(b) && st == SHMIPC_OWN_BCAST && k < rc->nsubs; k++) {
-			uint32_t m = 1u << rc->subs[k].idx;
-
-			if (b->chan == rc->subs[k].tag &&
-			    (atomic_fetch_and(&b->holders, ~m) & m))
-				rc->msgs++;
-		}
-		/* The last bit gone, by us or by a releaser that died: freed. */
-		if (!err && bcast_orphan(b)) {
-			err = doom(&doomed, &ndoomed, &cap, off + BLK_HDR);
-			rc->bytes += bsize(b);
-		}
-		if (err)
-			break;
-		off += BLK_HDR + bsize(b);
-	}
-	for (i = 0; i < ndoomed; i++)
-		free_locked(shm, doomed[i]);
+	err = walk_chain(shm, walk_used, &w);
+	for (i = 0; i < w.ndoomed; i++)
+		free_locked(shm, w.doomed[i]);
 	heap_unlock(shm);
-	free(doomed);
+	free(w.doomed);
 	return err;
 }
 
-/* Sums, per peer slot, what live blocks its token holds. */
-int shmipc_heap_holdings(struct shmipc *shm, struct shmipc_holdings *h)
+int shmipc_heap_with(struct shmipc *shm, uint64_t off, shmipc_walk_fn fn, void *arg)
 {
-	uint64_t off = shm->heap_off, n, limit = max_blocks(shm);
+	struct shmipc_blk b;
+	struct view v;
 	int err = heap_lock(shm);
 
 	if (err)
 		return err;
-	for (n = 0; n <= limit; n++) {
-		struct blk *b = blk_at(shm, off);
-		uint32_t own, tok;
-		struct shmipc_holdings *p;
-
-		if (!b) {
-			err = -EFAULT;
-			break;
-		}
-		if (!bsize(b) && !bfree(b))
-			break;
-		own = atomic_load(&b->owner);
-		tok = own & ~SHMIPC_OWN_STATE;
-		p = &h[tok & SHMIPC_PEER_MASK];
-		if (!bfree(b) && tok && p->token == tok) {
-			if ((own & SHMIPC_OWN_STATE) == SHMIPC_OWN_RESV)
-				p->resv_bytes += bsize(b);
-			else if ((own & SHMIPC_OWN_STATE) == SHMIPC_OWN_HELD) {
-				p->held_msgs++;
-				p->held_bytes += bsize(b);
-			}
-		}
-		off += BLK_HDR + bsize(b);
+	if (!used_view(shm, off, &v)) {
+		err = -EBADMSG;
+	} else {
+		blk_of(shm, &v, &b);
+		err = fn(shm, &b, arg);
+		if (err == 1)
+			err = free_locked(shm, off);
 	}
 	heap_unlock(shm);
 	return err;
 }
 
-/* The payload size of the used block at @off, or 0; same rules as above. */
-uint64_t shmipc_block_size(struct shmipc *shm, uint64_t off)
+int shmipc_heap_size(struct shmipc *shm, uint64_t off, size_t *size)
 {
-	struct blk *b = used_block(shm, off);
-
-	return b ? bsize(b) : 0;
-}
-
-SHMIPC_API int shmipc_alloc_size(struct shmipc *shm, uint64_t off, size_t *size)
-{
-	struct blk *b;
+	struct view v;
 	int err = heap_lock(shm);
 
 	if (err)
 		return err;
-	b = used_block(shm, off);
-	if (b)
-		*size = bsize(b);
+	if (used_view(shm, off, &v))
+		*size = (size_t)v.size;
+	else
+		err = -EINVAL;
 	heap_unlock(shm);
-	return b ? 0 : -EINVAL;
+	return err;
 }
 
-SHMIPC_API int shmipc_heap_stats(struct shmipc *shm, struct shmipc_heap_stats *st)
+/* The largest free block: the highest non-empty list's longest entry. */
+static uint64_t largest_free(struct shmipc *shm)
 {
 	struct shmipc_heap_ctl *h = shm->heap;
 	uint64_t largest = 0, n, limit = max_blocks(shm);
-	int fl, sl, err;
+	uint32_t fmap = shm_ld32(&h->fl_bitmap);
+	int fl, sl;
 
-	err = heap_lock(shm);
-	if (err)
-		return err;
-	/* The largest block sits in the highest non-empty list. */
 	for (fl = TLSF_FL_COUNT - 1; fl >= 0 && !largest; fl--) {
-		if (!(h->fl_bitmap & (1u << fl)))
+		if (!(fmap & (1u << fl)))
 			continue;
 		for (sl = TLSF_SL_COUNT - 1; sl >= 0 && !largest; sl--) {
-			uint64_t off = h->heads[fl][sl];
+			uint64_t off = shm_ld64(&h->heads[fl][sl]);
+			struct view v;
 
 			for (n = 0; off && n < limit; n++) {
-				struct blk *b = free_at(shm, off);
-
-				if (!b)
+				if (!free_view(shm, off, &v))
 					break;
-				if (bsize(b) > largest)
-					largest = bsize(b);
-				off = links_of(shm, off)->next;
+				if (v.size > largest)
+					largest = v.size;
+				off = shm_ld64(&links_of(shm, off)->next);
 			}
 		}
 	}
-	st->total = h->heap_size;
-	st->free = h->free_bytes;
-	st->largest_free = largest;
-	st->allocations = h->allocations;
-	st->failures = h->failures;
-	st->used_blocks = h->used_blocks;
-	st->recoveries = h->recoveries;
+	return largest;
+}
+
+int shmipc_heap_stats_get(struct shmipc *shm, struct shmipc_heap_stats *st)
+{
+	struct shmipc_heap_ctl *h = shm->heap;
+	int err = heap_lock(shm);
+
+	if (err)
+		return err;
+	st->total = shm->heap_end - shm->heap_off;
+	st->free = shm_ld64(&h->free_bytes);
+	st->largest_free = largest_free(shm);
+	st->allocations = shm_ld64(&h->allocations);
+	st->failures = shm_ld64(&h->failures);
+	st->used_blocks = shm_ld64(&h->used_blocks);
+	st->recoveries = shm_ld64(&h->recoveries);
 	heap_unlock(shm);
 	return 0;
 }
@@ -889,76 +748,80 @@ static int check_lists(struct shmipc *shm, uint64_t *nfree)
 {
 	struct shmipc_heap_ctl *h = shm->heap;
 	uint64_t limit = max_blocks(shm);
+	uint32_t fmap = shm_ld32(&h->fl_bitmap);
 	unsigned int fl, sl;
 
 	*nfree = 0;
 	for (fl = 0; fl < TLSF_FL_COUNT; fl++) {
+		uint32_t smap = shm_ld32(&h->sl_bitmap[fl]);
+
 		for (sl = 0; sl < TLSF_SL_COUNT; sl++) {
-			uint64_t off = h->heads[fl][sl], prev = 0, n;
-			bool bit = (h->fl_bitmap >> fl & 1) && (h->sl_bitmap[fl] >> sl & 1);
+			uint64_t off = shm_ld64(&h->heads[fl][sl]), prev = 0, n;
+			bool bit = (fmap >> fl & 1) && (smap >> sl & 1);
 
 			if (!!off != bit)
 				return -EFAULT;
 			for (n = 0; off; n++) {
-				struct blk *b = free_at(shm, off);
 				unsigned int f, s;
+				struct view v;
 
-				if (!b || n > limit ||
-				    links_of(shm, off)->prev != prev)
+				if (!free_view(shm, off, &v) || n > limit ||
+				    shm_ld64(&links_of(shm, off)->prev) != prev)
 					return -EFAULT;
-				mapping_insert(bsize(b), &f, &s);
+				mapping_insert(v.size, &f, &s);
 				if (f != fl || s != sl)
 					return -EFAULT;
 				(*nfree)++;
 				prev = off;
-				off = links_of(shm, off)->next;
+				off = shm_ld64(&links_of(shm, off)->next);
 			}
 		}
 	}
 	return 0;
 }
 
-SHMIPC_API int shmipc_heap_check(struct shmipc *shm)
+struct check_arg {
+	uint64_t free_bytes, used, nfree;
+	bool prev_free;
+};
+
+static int check_block(struct shmipc *shm, struct view *v, uint64_t prev, void *arg)
+{
+	struct check_arg *c = arg;
+
+	(void)shm;
+	if (shm_ld64(&v->b->prev_phys) != prev)
+		return -EFAULT;
+	if (is_sentinel(v))
+		return 0;
+	if (v->free) {
+		if (c->prev_free || v->size < BLK_MIN)	/* not coalesced */
+			return -EFAULT;
+		c->free_bytes += v->size;
+		c->nfree++;
+	} else {
+		c->used++;
+	}
+	c->prev_free = v->free;
+	return 0;
+}
+
+int shmipc_heap_verify(struct shmipc *shm)
 {
 	struct shmipc_heap_ctl *h = shm->heap;
-	uint64_t off = shm->heap_off, prev = 0, n, limit = max_blocks(shm);
-	uint64_t free_bytes = 0, used = 0, nfree = 0, listed;
-	bool prev_free = false;
+	struct check_arg c = { 0 };
+	uint64_t listed;
 	int err;
 
 	err = heap_lock(shm);
 	if (err)
 		return err;
-	err = -EFAULT;
-	for (n = 0; n <= limit; n++) {
-		struct blk *b = blk_at(shm, off);
-
-		if (!b || b->prev_phys != prev)
-			goto unlock;
-		if (!bsize(b) && !bfree(b)) {
-			if (off + BLK_HDR != shm->heap_end)
-				goto unlock;
-			err = 0;
-			break;
-		}
-		if (bfree(b)) {
-			if (prev_free || bsize(b) < BLK_MIN)	/* not coalesced */
-				goto unlock;
-			free_bytes += bsize(b);
-			nfree++;
-		} else {
-			used++;
-		}
-		prev_free = bfree(b);
-		prev = off;
-		off += BLK_HDR + bsize(b);
-	}
+	err = walk_chain(shm, check_block, &c);
 	if (!err)
 		err = check_lists(shm, &listed);
-	if (!err && (listed != nfree || free_bytes != h->free_bytes ||
-		     used != h->used_blocks))
+	if (!err && (listed != c.nfree || c.free_bytes != shm_ld64(&h->free_bytes) ||
+		     c.used != shm_ld64(&h->used_blocks)))
 		err = -EFAULT;
-unlock:
 	heap_unlock(shm);
 	return err;
 }

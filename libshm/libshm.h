@@ -5,11 +5,39 @@
  * A region is opened by name through a backend (the /dev/shmipc kernel
  * module, or POSIX shm_open + futex). Everything stored in a region is an
  * offset from its start, never a pointer, so every process may map it at a
- * different address. A struct shmipc is a process-local handle: closing it
- * unmaps and frees local state and never changes shared data.
+ * different address. A struct shmipc is a process-local handle. Closing it
+ * gives back what the handle holds in the region (its channels' endpoints,
+ * subscriptions and reservations, messages it received and did not
+ * release, its peer slot) and never removes a named buffer or channel.
  *
  * Every function returning int returns 0 (or a count) on success and a
- * negative errno value on failure; shmipc_strerror() describes it.
+ * negative errno value on failure; shmipc_strerror() describes it. A NULL
+ * handle or out pointer is -EINVAL.
+ *
+ * The region is written by every peer: libshm reads each shared value once,
+ * checks it and bounds every loop and wait, so a region corrupted by a buggy
+ * or hostile peer makes calls fail (-EFAULT, -EBADMSG, -EPROTO, -ETIMEDOUT),
+ * never crash or hang them. One thing a posix region cannot be protected
+ * against: a peer with write access that truncates the object later makes
+ * the others fault (SIGBUS); it is refused at open, and the kmod backend,
+ * whose region sizes the kernel fixes, rules it out.
+ *
+ * Threads. A struct shmipc may be used by several threads at once, except
+ * that shmipc_close() must not run alongside any other call on it or on its
+ * channel handles. A struct shmipc_chan too, except that on an SPSC channel
+ * one thread at a time sends and one receives, and shmipc_chan_close() runs
+ * alone. A struct shmipc_msg is released once, by one thread (a second
+ * release is -EINVAL). shmipc_msg_ref()/release() and shmipc_send_to() may
+ * run in any thread.
+ *
+ * fork(). A child that uses a handle it inherited becomes a peer of its own
+ * on its first call. What the parent held stays the parent's: its
+ * reservations, spsc sides and received messages (the child cannot release
+ * them: -EINVAL). A broadcast subscription is owned by exactly one process:
+ * it moves to the child at the child's first call on the handle (subscribe,
+ * then fork the reader), after which the parent's receives on that handle
+ * give -ENOTCONN. A child that never uses an inherited handle changes
+ * nothing shared when it closes it.
  */
 #ifndef LIBSHM_H
 #define LIBSHM_H
@@ -46,6 +74,14 @@ struct shmipc_options {
 	unsigned int lock_timeout_ms;	/* waiting for a live lock holder (default 10000) */
 	unsigned int reserved[4];	/* must be zero */
 };
+
+/*
+ * Opens region @name. With SHMIPC_OPEN_CREATE, a region that already exists
+ * is used only if it is the caller's and gives nobody else write access
+ * beyond @mode: one another user created (who could read every message) is
+ * -EPERM. Without it, the caller trusts whoever created the name. A posix
+ * region smaller than its header says (truncated) is -EPROTO.
+ */
 
 int shmipc_open(const char *name, const struct shmipc_options *opts,
 		struct shmipc **out);
@@ -163,7 +199,7 @@ struct shmipc_msg {
 	uint64_t offset;		/* of data in the region; 0 when inline */
 	struct shmipc *shm;
 	uint32_t holder;		/* broadcast: subscriber index + 1; else 0 */
-	uint32_t pad;
+	uint32_t ticket;		/* names it in its handle's held table */
 	/* Payloads of up to 64 bytes travel in the descriptor and are copied
 	 * here: then data points into this struct, so do not move it. */
 	unsigned char inline_data[64];
@@ -191,9 +227,13 @@ struct shmipc_chan_stats {
 
 /*
  * Timeouts are in milliseconds: 0 never waits, a negative value waits for
- * ever. Messages are at most 2 GiB - 1 bytes. Errors: -EAGAIN empty, -ENOSPC queue full, -ENOMEM heap full,
- * -ETIMEDOUT, -ENOENT unknown channel, -EMSGSIZE too large, -EBADMSG a
- * corrupted descriptor or payload, -EINVAL wrong mode or argument.
+ * ever; whatever the region holds, no call waits past its timeout.
+ * Messages are at most 2 GiB - 1 bytes. Errors: -EAGAIN empty, -ENOSPC
+ * queue full, -ENOMEM heap full, -ETIMEDOUT, -ENOENT unknown channel,
+ * -EMSGSIZE too large, -EBADMSG a corrupted descriptor or payload, -EINVAL
+ * wrong mode or argument, -EBADF a channel handle whose region handle was
+ * closed (only shmipc_chan_close() is left to do on it), -ENOTCONN a
+ * subscription that moved to a fork()ed child.
  */
 int shmipc_chan_open(struct shmipc *shm, const char *name,
 		     const struct shmipc_chan_options *opts,
@@ -217,10 +257,17 @@ int shmipc_send_to(struct shmipc *shm, const char *name, const void *data,
 int shmipc_send(struct shmipc_chan *ch, const void *data, size_t size,
 		uint32_t type, int timeout_ms);
 int shmipc_reserve(struct shmipc_chan *ch, size_t size, struct shmipc_resv *r);
+/* Sends r->size bytes (at most the size reserved); on failure the
+ * reservation stays open. */
 int shmipc_commit(struct shmipc_chan *ch, struct shmipc_resv *r, uint32_t type,
 		  int timeout_ms);
 int shmipc_abort(struct shmipc_chan *ch, struct shmipc_resv *r);
 int shmipc_recv(struct shmipc_chan *ch, struct shmipc_msg *msg, int timeout_ms);
+/*
+ * Another reference on a received message (release it as often); kept in
+ * the process. The last release gives the message back. Releasing a message
+ * twice, or a struct recv never filled, is -EINVAL and frees nothing.
+ */
 int shmipc_msg_ref(struct shmipc_msg *msg);
 int shmipc_msg_release(struct shmipc_msg *msg);
 
@@ -240,8 +287,10 @@ static inline uint64_t shmipc_msg_timestamp(const struct shmipc_msg *m) { return
  * Peers and process death. Every handle is a peer of its region, named by a
  * token: with the kmod backend the module's attachment (a death is seen
  * when the process's region file goes, for any reason, at once); with the
- * posix backend a slot of the region's peer table, alive while its pid is,
- * and the pid's start time matches (no confusion with a reused pid).
+ * posix backend a slot of the region's peer table whose byte lock (an open
+ * file description lock the kernel drops when the process dies) the handle
+ * holds. Neither looks at pid numbers, so peers in other pid namespaces are
+ * judged correctly, and a live peer is never taken for dead.
  *
  * The region records, in shared memory, which peer holds each lock, each
  * reservation, each received but unreleased message, each channel
@@ -253,14 +302,14 @@ static inline uint64_t shmipc_msg_timestamp(const struct shmipc_msg *m) { return
  *
  * A fork()ed child that uses a handle it inherited becomes a peer of its
  * own on its first call (re-attaching at the same address); what the
- * parent held stays the parent's.
+ * parent held stays the parent's (see the top).
  */
 struct shmipc_peer_info {
 	uint32_t id;			/* token */
 	uint32_t pid;
 	uint32_t alive;			/* 0: dead, not yet reclaimed */
 	uint32_t self;			/* this handle */
-	uint64_t start_time;		/* clock ticks after boot */
+	uint64_t attached_ns;		/* when it became a peer, CLOCK_REALTIME */
 	uint32_t locks;			/* region and channel locks held now */
 	uint32_t endpoints;		/* channels open, subscriptions, spsc sides */
 	uint64_t reserved_bytes;	/* payload blocks reserved, not sent */
@@ -285,9 +334,12 @@ int shmipc_peers(struct shmipc *shm, struct shmipc_peer_info *peers,
 int shmipc_reclaim(struct shmipc *shm);
 int shmipc_reclaim_stats(struct shmipc *shm, struct shmipc_reclaim_stats *st);
 /*
- * Waits until a peer dies and has been reclaimed, or the timeout: returns
- * the number reclaimed, or -ETIMEDOUT. kmod: woken by the module at the
- * death; posix: by the dead process's pidfd.
+ * Waits until a peer dies and has been reclaimed (one that died before the
+ * call and was not reclaimed yet counts too), or the timeout: returns how
+ * many did (counted by this call; a peer that closes is not a death), or
+ * -ETIMEDOUT. kmod: woken by the module at the death;
+ * posix: by the dead process's pidfd when it is in the caller's pid
+ * namespace, else within 5 ms.
  */
 int shmipc_peer_watch(struct shmipc *shm, int timeout_ms);
 /*

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * The queues of message descriptors, offset-based and without blocking
- * (channel.c adds waiting, payloads and statistics). Capacities are powers
- * of two and every slot is usable. Indices are free-running 64-bit counters.
+ * (channel.c adds waiting, payloads and statistics), behind one table per
+ * mode: init, push, pop, the payloads queued now, and the repair of a dead
+ * claimer's slots. Capacities are powers of two and every slot is usable.
+ * Indices are free-running 64-bit counters.
  *
  * SPSC ring (after ck_ring): the producer owns tail, the consumer owns head,
  * each on its own cache line of the channel, and each side keeps a private
@@ -28,16 +30,21 @@
  * Because the claim names its claimer in the same word, a claimer that
  * dies at any instruction leaves a slot that says who and what: W(p, dead)
  * (a message never committed) or R(p, dead) (a message being taken). Its
- * reclaim (shmipc_mpmc_repair()) turns the first into a skip descriptor and
- * gives the second's message back to the queue at its tail. Until then a
- * consumer waiting at p, or a producer a lap later, is told -EINPROGRESS
- * with the claimer's token, and looks at its life.
+ * reclaim (mpmc_repair()) turns the first into a skip descriptor and gives
+ * the second's message back to the queue at its tail. Until then a consumer
+ * waiting at p, or a producer a lap later, is told -EINPROGRESS with the
+ * claimer's token, and looks at its life.
  *
- * The capacity comes from the caller's handle, checked once at open, never
- * from the region, so a peer cannot widen the mask. Every loop is bounded:
- * values read from the region are checked, and a
- * queue whose counters make no sense gives -EBADMSG, never a spin for ever.
+ * Broadcast rings (broadcast.c) share only their slot layout and init here.
+ *
+ * The trust boundary (shared.h): the capacity comes from the caller's
+ * handle, checked once at open, never from the region, so a peer cannot
+ * widen the mask. Each shared word is loaded once per step; a descriptor is
+ * copied whole into the caller's local before anyone looks at it. Every
+ * loop is bounded by RETRIES or the capacity, and a queue whose counters
+ * make no sense gives -EBADMSG, never a spin for ever.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
@@ -46,26 +53,34 @@
 
 #define RETRIES		(1u << 20)
 
-int shmipc_spsc_push(struct shmipc_chan_ctl *c, struct shmipc_spsc_slot *slots,
-		     struct shmipc_spsc_cache *k, const struct shmipc_desc *d, uint32_t cap)
+static int spsc_push(struct shmipc_chan_ctl *c, void *slots, uint32_t cap,
+		     struct shmipc_spsc_cache *k, const struct shmipc_desc *d,
+		     uint32_t me, uint32_t *blocker)
 {
+	struct shmipc_spsc_slot *s = slots;
 	uint64_t tail = atomic_load_explicit(&c->tail, memory_order_relaxed);
 
+	(void)me;
+	(void)blocker;
 	if (tail - k->head >= cap) {
 		k->head = atomic_load_explicit(&c->head, memory_order_acquire);
 		if (tail - k->head >= cap)
 			return tail - k->head == cap ? -ENOSPC : -EBADMSG;
 	}
-	slots[tail & (cap - 1)].d = *d;
+	s[tail & (cap - 1)].d = *d;
 	atomic_store_explicit(&c->tail, tail + 1, memory_order_release);
 	return 0;
 }
 
-int shmipc_spsc_pop(struct shmipc_chan_ctl *c, struct shmipc_spsc_slot *slots,
-		    struct shmipc_spsc_cache *k, struct shmipc_desc *d, uint32_t cap)
+static int spsc_pop(struct shmipc_chan_ctl *c, void *slots, uint32_t cap,
+		    struct shmipc_spsc_cache *k, struct shmipc_desc *d,
+		    uint32_t me, uint64_t *pos, uint32_t *blocker)
 {
+	struct shmipc_spsc_slot *s = slots;
 	uint64_t head = atomic_load_explicit(&c->head, memory_order_relaxed);
 
+	(void)me;
+	(void)blocker;
 	if (head == k->tail) {
 		k->tail = atomic_load_explicit(&c->tail, memory_order_acquire);
 		if (head == k->tail)
@@ -73,16 +88,35 @@ int shmipc_spsc_pop(struct shmipc_chan_ctl *c, struct shmipc_spsc_slot *slots,
 	}
 	if (k->tail - head > cap)
 		return -EBADMSG;
-	*d = slots[head & (cap - 1)].d;
+	memcpy(d, &s[head & (cap - 1)].d, sizeof(*d));
+	*pos = head;
 	return 0;
 }
 
-/* Gives the slot shmipc_spsc_pop() read back to the producer. */
-void shmipc_spsc_pop_done(struct shmipc_chan_ctl *c)
+/* Gives the slot spsc_pop() read back to the producer. */
+static void spsc_pop_done(struct shmipc_chan_ctl *c, void *slots, uint32_t cap,
+			  uint64_t pos)
 {
-	uint64_t head = atomic_load_explicit(&c->head, memory_order_relaxed);
+	(void)slots;
+	(void)cap;
+	atomic_store_explicit(&c->head, pos + 1, memory_order_release);
+}
 
-	atomic_store_explicit(&c->head, head + 1, memory_order_release);
+static void spsc_queued(struct shmipc_chan_ctl *c, void *slots, uint32_t cap,
+			void (*fn)(void *arg, uint64_t off), void *arg)
+{
+	struct shmipc_spsc_slot *s = slots;
+	uint64_t head = atomic_load_explicit(&c->head, memory_order_acquire);
+	uint64_t tail = atomic_load_explicit(&c->tail, memory_order_acquire);
+	uint64_t p;
+
+	for (p = head; p != tail && p - head < cap; p++) {
+		uint64_t off = shm_ld64(&s[p & (cap - 1)].d.offset);
+		uint32_t size = shm_ld32(&s[p & (cap - 1)].d.size);
+
+		if (off && !(size & SHMIPC_DESC_INLINE))
+			fn(arg, off);
+	}
 }
 
 static uint64_t claim(uint64_t pos, uint32_t token, bool reading)
@@ -105,15 +139,17 @@ static void help(_Atomic uint64_t *index, uint64_t pos)
 						memory_order_relaxed);
 }
 
-int shmipc_mpmc_push(struct shmipc_chan_ctl *c, struct shmipc_mpmc_slot *slots,
-		     const struct shmipc_desc *d, uint32_t cap, uint32_t me,
-		     uint32_t *blocker)
+static int mpmc_push(struct shmipc_chan_ctl *c, void *slots, uint32_t cap,
+		     struct shmipc_spsc_cache *k, const struct shmipc_desc *d,
+		     uint32_t me, uint32_t *blocker)
 {
+	struct shmipc_mpmc_slot *sl = slots;
 	uint64_t pos = atomic_load_explicit(&c->tail, memory_order_relaxed);
 	unsigned int n;
 
+	(void)k;
 	for (n = 0; n < RETRIES; n++) {
-		struct shmipc_mpmc_slot *s = &slots[pos & (cap - 1)];
+		struct shmipc_mpmc_slot *s = &sl[pos & (cap - 1)];
 		uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
 
 		if (seq == pos) {
@@ -140,15 +176,17 @@ int shmipc_mpmc_push(struct shmipc_chan_ctl *c, struct shmipc_mpmc_slot *slots,
 	return -EBADMSG;
 }
 
-int shmipc_mpmc_pop(struct shmipc_chan_ctl *c, struct shmipc_mpmc_slot *slots,
-		    struct shmipc_desc *d, uint32_t cap, uint32_t me,
-		    uint64_t *posp, uint32_t *blocker)
+static int mpmc_pop(struct shmipc_chan_ctl *c, void *slots, uint32_t cap,
+		    struct shmipc_spsc_cache *k, struct shmipc_desc *d,
+		    uint32_t me, uint64_t *posp, uint32_t *blocker)
 {
+	struct shmipc_mpmc_slot *sl = slots;
 	uint64_t pos = atomic_load_explicit(&c->head, memory_order_relaxed);
 	unsigned int n;
 
+	(void)k;
 	for (n = 0; n < RETRIES; n++) {
-		struct shmipc_mpmc_slot *s = &slots[pos & (cap - 1)];
+		struct shmipc_mpmc_slot *s = &sl[pos & (cap - 1)];
 		uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
 
 		if (seq == pos + 1) {
@@ -157,7 +195,7 @@ int shmipc_mpmc_pop(struct shmipc_chan_ctl *c, struct shmipc_mpmc_slot *slots,
 				    memory_order_acquire, memory_order_relaxed))
 				continue;
 			help(&c->head, pos);
-			*d = s->d;
+			memcpy(d, &s->d, sizeof(*d));
 			*posp = pos;
 			return 0;
 		}
@@ -180,11 +218,38 @@ int shmipc_mpmc_pop(struct shmipc_chan_ctl *c, struct shmipc_mpmc_slot *slots,
 	return -EBADMSG;
 }
 
-void shmipc_mpmc_pop_done(struct shmipc_mpmc_slot *slots, uint64_t pos,
-			  uint32_t cap)
+static void mpmc_pop_done(struct shmipc_chan_ctl *c, void *slots, uint32_t cap,
+			  uint64_t pos)
 {
-	atomic_store_explicit(&slots[pos & (cap - 1)].seq, pos + cap,
+	struct shmipc_mpmc_slot *sl = slots;
+
+	(void)c;
+	atomic_store_explicit(&sl[pos & (cap - 1)].seq, pos + cap,
 			      memory_order_release);
+}
+
+/*
+ * The payloads mpmc slots refer to now: a slot published (its sequence one
+ * past a position of this slot, not behind head) or being taken.
+ */
+static void mpmc_queued(struct shmipc_chan_ctl *c, void *slots, uint32_t cap,
+			void (*fn)(void *arg, uint64_t off), void *arg)
+{
+	struct shmipc_mpmc_slot *s = slots;
+	uint64_t head = atomic_load_explicit(&c->head, memory_order_acquire);
+	uint32_t i;
+
+	for (i = 0; i < cap; i++) {
+		uint64_t seq = atomic_load_explicit(&s[i].seq, memory_order_acquire);
+		bool live = (seq & SHMIPC_Q_CLAIMED) ?
+			    !!(seq & SHMIPC_Q_READING) :
+			    ((seq - 1) & (cap - 1)) == i && seq - 1 >= head;
+		uint64_t off = shm_ld64(&s[i].d.offset);
+		uint32_t size = shm_ld32(&s[i].d.size);
+
+		if (live && off && !(size & SHMIPC_DESC_INLINE))
+			fn(arg, off);
+	}
 }
 
 /* The full position of a claim, from an index it is at most 2^32 behind. */
@@ -200,15 +265,16 @@ static uint64_t claimed_pos(uint64_t seq, uint64_t index)
  * peer's reclaim, which is the only writer of its claims. Returns the
  * number of descriptors put in @redo, or -ENOBUFS with some left.
  */
-int shmipc_mpmc_repair(struct shmipc_chan_ctl *c, struct shmipc_mpmc_slot *slots,
-		       uint32_t cap, uint32_t dead, struct shmipc_desc *redo,
+static int mpmc_repair(struct shmipc_chan_ctl *c, void *slots, uint32_t cap,
+		       uint32_t dead, struct shmipc_desc *redo,
 		       unsigned int max_redo, uint64_t *repaired)
 {
+	struct shmipc_mpmc_slot *sl = slots;
 	unsigned int n = 0;
 	uint32_t i;
 
 	for (i = 0; i < cap; i++) {
-		struct shmipc_mpmc_slot *s = &slots[i];
+		struct shmipc_mpmc_slot *s = &sl[i];
 		uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
 		uint64_t pos;
 
@@ -226,7 +292,7 @@ int shmipc_mpmc_repair(struct shmipc_chan_ctl *c, struct shmipc_mpmc_slot *slots
 			return -ENOBUFS;
 		(*repaired)++;
 		pos = claimed_pos(seq, atomic_load(&c->head));
-		redo[n++] = s->d;
+		memcpy(&redo[n++], &s->d, sizeof(s->d));
 		help(&c->head, pos);
 		atomic_store_explicit(&s->seq, pos + cap, memory_order_release);
 	}
@@ -238,14 +304,15 @@ int shmipc_mpmc_repair(struct shmipc_chan_ctl *c, struct shmipc_mpmc_slot *slots
  * to sleep on an empty queue looks for a dead claimer's, whose message would
  * otherwise wait behind head until a producer came round again.
  */
-unsigned int shmipc_mpmc_read_claims(struct shmipc_mpmc_slot *slots, uint32_t cap,
-				     uint64_t *claims, unsigned int max)
+static unsigned int mpmc_read_claims(void *slots, uint32_t cap, uint64_t *claims,
+				     unsigned int max)
 {
+	struct shmipc_mpmc_slot *s = slots;
 	unsigned int n = 0;
 	uint32_t i;
 
 	for (i = 0; i < cap && n < max; i++) {
-		uint64_t seq = atomic_load_explicit(&slots[i].seq, memory_order_relaxed);
+		uint64_t seq = atomic_load_explicit(&s[i].seq, memory_order_relaxed);
 
 		if ((seq & SHMIPC_Q_CLAIMED) && (seq & SHMIPC_Q_READING))
 			claims[n++] = seq;
@@ -253,20 +320,78 @@ unsigned int shmipc_mpmc_read_claims(struct shmipc_mpmc_slot *slots, uint32_t ca
 	return n;
 }
 
-void shmipc_queue_init(struct shmipc_chan_ctl *c, void *slots)
+static void spsc_init(struct shmipc_chan_ctl *c, void *slots, uint32_t cap)
 {
+	(void)c;
+	(void)slots;
+	(void)cap;	/* zeroed slots and indices are an empty ring */
+}
+
+static void mpmc_init(struct shmipc_chan_ctl *c, void *slots, uint32_t cap)
+{
+	struct shmipc_mpmc_slot *s = slots;
 	uint32_t i;
 
-	if (c->mode == SHMIPC_CHAN_MPMC) {
-		struct shmipc_mpmc_slot *s = slots;
+	(void)c;
+	for (i = 0; i < cap; i++)
+		atomic_store_explicit(&s[i].seq, i, memory_order_relaxed);
+}
 
-		for (i = 0; i < c->capacity; i++)
-			atomic_store_explicit(&s[i].seq, i, memory_order_relaxed);
-	} else if (c->mode == SHMIPC_CHAN_BROADCAST) {
+static const struct shmipc_queue_ops spsc_ops = {
+	.mode = SHMIPC_CHAN_SPSC,
+	.slot_size = sizeof(struct shmipc_spsc_slot),
+	.init = spsc_init,
+	.push = spsc_push,
+	.pop = spsc_pop,
+	.pop_done = spsc_pop_done,
+	.queued = spsc_queued,
+};
+
+static const struct shmipc_queue_ops mpmc_ops = {
+	.mode = SHMIPC_CHAN_MPMC,
+	.slot_size = sizeof(struct shmipc_mpmc_slot),
+	.init = mpmc_init,
+	.push = mpmc_push,
+	.pop = mpmc_pop,
+	.pop_done = mpmc_pop_done,
+	.queued = mpmc_queued,
+	.repair = mpmc_repair,
+	.read_claims = mpmc_read_claims,
+};
+
+/* The table of point-to-point mode @mode, or NULL (broadcast, or unknown). */
+const struct shmipc_queue_ops *shmipc_queue(uint32_t mode)
+{
+	switch (mode) {
+	case SHMIPC_CHAN_SPSC:
+		return &spsc_ops;
+	case SHMIPC_CHAN_MPMC:
+		return &mpmc_ops;
+	}
+	return NULL;
+}
+
+/* A slot's bytes in mode @mode, or 0 for an unknown mode. */
+uint32_t shmipc_queue_slot_size(uint32_t mode)
+{
+	if (mode == SHMIPC_CHAN_BROADCAST)
+		return sizeof(struct shmipc_bcast_slot);
+	return shmipc_queue(mode) ? shmipc_queue(mode)->slot_size : 0;
+}
+
+/* Lays out @cap empty slots after control block @c, in any mode. */
+void shmipc_queue_init(struct shmipc_chan_ctl *c, uint32_t mode, uint32_t cap)
+{
+	void *slots = c + 1;
+	uint32_t i;
+
+	if (mode == SHMIPC_CHAN_BROADCAST) {
 		struct shmipc_bcast_slot *s = slots;
 
-		for (i = 0; i < c->capacity; i++)
-			atomic_store_explicit(&s[i].seq, UINT64_MAX,
-					      memory_order_relaxed);
+		for (i = 0; i < cap; i++)
+			atomic_store_explicit(&s[i].seq, UINT64_MAX, memory_order_relaxed);
+		return;
 	}
+	if (shmipc_queue(mode))
+		shmipc_queue(mode)->init(c, slots, cap);
 }

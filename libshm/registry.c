@@ -1,34 +1,36 @@
 // SPDX-License-Identifier: MIT
 /*
  * The registry: a fixed table of named heap blocks in the region, so that
- * processes can find what others created. Operations run under the
- * registry lock (a region lock whose holder is known); the heap lock nests
- * inside it, never the other way round.
+ * processes can find what others created. Generic: a kind above it (a
+ * channel, endpoint.c) registers hooks that say whether an entry is still
+ * in use and what to give back before its block is freed. Operations run
+ * under the registry lock (a region lock whose holder is known); the heap
+ * lock nests inside it, never the other way round.
  *
  * Crash safety. Each operation ends in one store that commits it:
  *  - create allocates the block reserved by its peer, fills a FREE slot,
- *    makes the block the region's, then stores LIVE with the name's
- *    reference and the creator's (a channel: the name's; its creator is
- *    the first endpoint, recorded in the block); dying before that store
- *    leaves the slot FREE and the block reserved by a dead peer, which its
- *    reclaim frees;
+ *    stores LIVE with the name's reference and the creator's (the commit),
+ *    then makes the block the region's; dying before the commit leaves the
+ *    slot FREE and the block reserved by a dead peer, which its reclaim
+ *    frees; dying after it leaves a reserved block that a LIVE entry names,
+ *    which the reclaim keeps (reclaim.c counts entries' blocks as referred
+ *    to, like queued payloads);
  *  - take, release and remove change state and references together, in one
  *    64-bit store;
- *  - dropping the last reference stores (REMOVED, 0), then (for a channel)
- *    gives back the payloads still queued, then frees the slot, then frees
- *    the block: a holder dying after the first store leaves
- *    (REMOVED, 0), which the next holder of the lock finishes
- *    (registry_recover()); dying after the second leaks the block rather
- *    than risk freeing one that was since reallocated.
- * A channel also stays while any process has it open: its endpoints
- * (channel.c), not registry references, count those, so that a process
- * killed with channels open is removed from them by its reclaim.
+ *  - dropping the last reference stores (REMOVED, 0), then lets the kind
+ *    give back what the block still holds, then frees the slot, then frees
+ *    the block: a holder dying after the first store leaves (REMOVED, 0),
+ *    which the next holder of the lock finishes (shmipc_registry_recover());
+ *    dying after the third leaks the block rather than risk freeing one that
+ *    was since reallocated.
  *
- * Every entry is read into locals and checked before use; an entry that
+ * Every entry is read once into locals and checked before use (shared.h):
+ * a known state, a NUL in the name, the block inside the heap. An entry that
  * does not check out is skipped by lookups and gives -EFAULT when named.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,6 +38,37 @@
 #include "internal.h"
 
 #define ID_INDEX_BITS	20	/* capacity is at most 65536 */
+#define ID_INDEX_MASK	((1u << ID_INDEX_BITS) - 1)
+#define MAX_KINDS	8
+
+static pthread_mutex_t kinds_mu = PTHREAD_MUTEX_INITIALIZER;
+static const struct shmipc_kind *kinds[MAX_KINDS];
+static _Atomic unsigned int nkinds;
+
+void shmipc_registry_kind(const struct shmipc_kind *k)
+{
+	unsigned int i, n;
+
+	pthread_mutex_lock(&kinds_mu);
+	n = atomic_load(&nkinds);
+	for (i = 0; i < n && kinds[i] != k; i++)
+		;
+	if (i == n && n < MAX_KINDS) {
+		kinds[n] = k;
+		atomic_store_explicit(&nkinds, n + 1, memory_order_release);
+	}
+	pthread_mutex_unlock(&kinds_mu);
+}
+
+static const struct shmipc_kind *kind_of(uint32_t kind)
+{
+	unsigned int i, n = atomic_load_explicit(&nkinds, memory_order_acquire);
+
+	for (i = 0; i < n; i++)
+		if (kinds[i]->kind == kind)
+			return kinds[i];
+	return NULL;
+}
 
 static uint64_t sr_make(uint32_t state, uint32_t refs)
 {
@@ -52,86 +85,39 @@ static uint32_t sr_refs(uint64_t sr)
 	return (uint32_t)sr;
 }
 
-uint32_t shmipc_chan_tag(uint64_t id)
+/* A 32-bit tag naming entry @id (slot and generation), never 0. */
+uint32_t shmipc_registry_tag(uint64_t id)
 {
 	return (uint32_t)((id >> ID_INDEX_BITS) & 0x7fff) << 17 |
-	       (uint32_t)((id & ((1u << ID_INDEX_BITS) - 1)) + 1);
+	       (uint32_t)((id & ID_INDEX_MASK) + 1);
 }
 
-/* The entry's block, if it lies inside the heap. */
-static bool entry_block_ok(const struct shmipc *shm, uint64_t off, uint64_t size)
+static void entry_store_sr(struct shmipc *shm, uint32_t i, uint64_t sr)
 {
-	return off >= shm->heap_off && off <= shm->heap_end &&
-	       size <= shm->heap_end - off;
+	atomic_store(&shm->entries[i].state_refs, sr);
 }
 
 /*
- * Frees slot @i, then its block (in that order, see the top), unless it is
- * a channel some process still has open.
+ * Copies entry @i out if it checks out: a known state, a NUL in the name,
+ * the block inside the heap. -ENOENT for a free slot.
  */
-static void release_slot(struct shmipc *shm, uint32_t i)
-{
-	struct shmipc_reg_entry *e = &shm->entries[i];
-	uint64_t off = e->offset, size = e->size;
-	bool chan = e->kind == SHMIPC_KIND_CHANNEL;
-
-	if (!entry_block_ok(shm, off, size))
-		return;
-	if (chan && shmipc_chan_in_use(shm, off, size))
-		return;
-	if (chan)	/* give back queued payloads */
-		shmipc_chan_drain(shm, off, size,
-				  shmipc_chan_tag(e->generation << ID_INDEX_BITS | i));
-	e->state_refs = sr_make(SHMIPC_REG_FREE, 0);
-	shmipc_heap_free(shm, off);	/* -EINVAL for a bad offset: nothing to free */
-}
-
-/* Finishes every removal whose last holder died or left. */
-static void registry_recover(struct shmipc *shm)
-{
-	uint32_t i;
-
-	for (i = 0; i < shm->reg_capacity; i++) {
-		uint64_t sr = shm->entries[i].state_refs;
-
-		if (sr_state(sr) == SHMIPC_REG_REMOVED && !sr_refs(sr))
-			release_slot(shm, i);
-	}
-}
-
-static int reg_lock(struct shmipc *shm)
-{
-	bool recovered;
-	int err = shmipc_lock_acquire(shm, &shm->reg->lock, &recovered);
-
-	if (!err && recovered)
-		registry_recover(shm);
-	return err;
-}
-
-static void reg_unlock(struct shmipc *shm)
-{
-	shmipc_lock_release(shm, &shm->reg->lock);
-}
-
-/* Copies entry @i out if it checks out: a known state, a NUL in the name,
- * the block inside the heap. */
 static int entry_read(struct shmipc *shm, uint32_t i, struct shmipc_buffer *out)
 {
 	const struct shmipc_reg_entry *e = &shm->entries[i];
-	uint64_t sr = e->state_refs, off = e->offset, size = e->size;
-	uint64_t gen = e->generation;
+	uint64_t sr = atomic_load(&((struct shmipc_reg_entry *)e)->state_refs);
+	uint64_t off = shm_ld64(&e->offset), size = shm_ld64(&e->size);
+	uint64_t gen = shm_ld64(&e->generation);
 	uint32_t state = sr_state(sr);
 
 	if (state != SHMIPC_REG_LIVE && state != SHMIPC_REG_REMOVED)
 		return -ENOENT;
 	memcpy(out->name, e->name, sizeof(out->name));
 	if (!memchr(out->name, 0, sizeof(out->name)) ||
-	    (!sr_refs(sr) && state == SHMIPC_REG_LIVE) ||
-	    !entry_block_ok(shm, off, size))
+	    (!sr_refs(sr) && state == SHMIPC_REG_LIVE) || !size ||
+	    !shm_range_ok(off, size, shm->heap_off, shm->heap_end))
 		return -EFAULT;
-	out->kind = e->kind;
-	out->creator_pid = e->creator;
+	out->kind = shm_ld32(&e->kind);
+	out->creator_pid = shm_ld32(&e->creator);
 	out->offset = off;
 	out->size = size;
 	out->refs = sr_refs(sr);
@@ -140,167 +126,185 @@ static int entry_read(struct shmipc *shm, uint32_t i, struct shmipc_buffer *out)
 	return 0;
 }
 
+/* Frees the slot of @b, then its block (in that order, see the top),
+ * unless its kind says it is still in use. */
+static void release_slot(struct shmipc *shm, const struct shmipc_buffer *b)
+{
+	const struct shmipc_kind *k = kind_of(b->kind);
+	uint32_t i = (uint32_t)(b->id & ID_INDEX_MASK);
+
+	if (k && k->in_use && k->in_use(shm, b))
+		return;
+	if (k && k->drain)
+		k->drain(shm, b);
+	entry_store_sr(shm, i, sr_make(SHMIPC_REG_FREE, 0));
+	shmipc_heap_free(shm, b->offset);	/* -EINVAL for a bad offset: nothing to free */
+}
+
+/* Finishes every removal whose last holder died or left. The lock is held. */
+void shmipc_registry_recover(struct shmipc *shm)
+{
+	struct shmipc_buffer b;
+	uint32_t i;
+
+	for (i = 0; i < shm->reg_capacity; i++)
+		if (!entry_read(shm, i, &b) && b.state == SHMIPC_REG_REMOVED && !b.refs)
+			release_slot(shm, &b);
+}
+
+int shmipc_registry_lock(struct shmipc *shm)
+{
+	bool recovered;
+	int err = shmipc_lock_acquire(shm, &shm->reg->lock, shm->token, &recovered);
+
+	if (!err && recovered)
+		shmipc_registry_recover(shm);
+	return err;
+}
+
+void shmipc_registry_unlock(struct shmipc *shm)
+{
+	shmipc_lock_release(shm, &shm->reg->lock);
+}
+
+/* Entry @i, for the reclaim driver (the lock is held). */
+int shmipc_registry_get(struct shmipc *shm, uint32_t i, struct shmipc_buffer *out)
+{
+	return i < shm->reg_capacity ? entry_read(shm, i, out) : -ENOENT;
+}
+
 /* The slot of the LIVE entry named @name, or -ENOENT. */
-static int find_live(struct shmipc *shm, const char *name)
+static int find_live(struct shmipc *shm, const char *name, struct shmipc_buffer *out)
 {
 	uint32_t i;
 
-	for (i = 0; i < shm->reg_capacity; i++) {
-		const struct shmipc_reg_entry *e = &shm->entries[i];
-
-		if (sr_state(e->state_refs) == SHMIPC_REG_LIVE &&
-		    !strncmp(e->name, name, sizeof(e->name)))
+	for (i = 0; i < shm->reg_capacity; i++)
+		if (!entry_read(shm, i, out) && out->state == SHMIPC_REG_LIVE &&
+		    !strncmp(out->name, name, sizeof(out->name)))
 			return (int)i;
-	}
 	return -ENOENT;
 }
 
-void shmipc_registry_init(struct shmipc *shm, uint64_t off, uint32_t capacity)
+void shmipc_registry_init(struct shmipc *shm, const struct shmipc_parts *p)
 {
-	struct shmipc_reg_hdr *r = (struct shmipc_reg_hdr *)(shm->base + off);
+	struct shmipc_reg_hdr *r = (struct shmipc_reg_hdr *)(shm->base + p->registry_off);
 
 	/* The region's zeroed pages are already FREE entries. */
-	r->capacity = capacity;
+	r->capacity = p->registry_capacity;
 	r->generation = 0;
 	r->magic = SHMIPC_REG_MAGIC;
 }
 
-int shmipc_registry_validate(struct shmipc *shm, uint64_t off, uint64_t end,
-			     uint32_t capacity)
+int shmipc_registry_validate(struct shmipc *shm, const struct shmipc_parts *p)
 {
-	const struct shmipc_reg_hdr *r = (const struct shmipc_reg_hdr *)(shm->base + off);
-	uint64_t need = sizeof(*r) + (uint64_t)capacity * sizeof(struct shmipc_reg_entry);
+	struct shmipc_reg_hdr *r = shmipc_span(shm, p->registry_off, p->registry_len);
 
-	if (off % 64 || off > end || end - off < need ||
-	    r->magic != SHMIPC_REG_MAGIC || r->capacity != capacity)
+	if (!r || shm_ld32(&r->magic) != SHMIPC_REG_MAGIC ||
+	    shm_ld32(&r->capacity) != p->registry_capacity)
 		return -EPROTO;
-	shm->reg = (struct shmipc_reg_hdr *)(shm->base + off);
-	shm->entries = (struct shmipc_reg_entry *)(shm->base + off + sizeof(*r));
-	shm->reg_capacity = capacity;
+	shm->reg = r;
+	shm->entries = (struct shmipc_reg_entry *)(r + 1);
+	shm->reg_capacity = p->registry_capacity;
 	return 0;
 }
 
-SHMIPC_API int shmipc_buffer_create(struct shmipc *shm, const char *name,
-				    uint32_t kind, size_t size,
-				    struct shmipc_buffer *out)
-{
-	int err = shmipc_registry_create(shm, name, kind, size, 16, 2, NULL, NULL, out);
-
-	shmipc_reclaim_due(shm);
-	return err;
-}
-
 /*
- * shmipc_buffer_create() with the block aligned to @align bytes and, when
- * @init is given, filled by it before the entry is committed: nobody can
- * find the buffer before it is complete.
+ * Creates entry @name of @kind with a block of @size bytes aligned to
+ * @align and @refs references; @init, when given, fills the block before the
+ * entry is committed, so nobody can find it before it is complete.
  */
 int shmipc_registry_create(struct shmipc *shm, const char *name, uint32_t kind,
 			   size_t size, size_t align, uint32_t refs,
 			   void (*init)(void *data, size_t size, const void *arg),
 			   const void *arg, struct shmipc_buffer *out)
 {
-	_Atomic uint32_t *own;
-	struct shmipc_reg_entry *e = NULL;
-	uint64_t off;
+	struct shmipc_reg_entry *e;
+	struct shmipc_buffer cur;
+	struct shmipc_blk blk;
+	uint64_t off, gen;
 	uint32_t i;
 	int err;
 
 	err = shmipc_name_check(name);
 	if (err)
 		return err;
-	if (!size || !out)
+	if (!size)
 		return -EINVAL;
-	err = reg_lock(shm);
+	err = shmipc_registry_lock(shm);
 	if (err)
 		return err;
-	if (find_live(shm, name) >= 0) {
+	if (find_live(shm, name, &cur) >= 0) {
 		err = -EEXIST;
 		goto unlock;
 	}
 	for (i = 0; i < shm->reg_capacity; i++)
-		if (sr_state(shm->entries[i].state_refs) == SHMIPC_REG_FREE) {
-			e = &shm->entries[i];
+		if (sr_state(atomic_load(&shm->entries[i].state_refs)) == SHMIPC_REG_FREE)
 			break;
-		}
-	if (!e) {
+	if (i == shm->reg_capacity) {
 		err = -ENOSPC;
 		goto unlock;
 	}
-	err = shmipc_heap_alloc(shm, size, align, SHMIPC_OWN_RESV, &off);
+	err = shmipc_block_alloc(shm, size, align, SHMIPC_OWN_RESV, &off);
 	if (err)
 		goto unlock;
 	if (init)
 		init(shm->base + off, size, arg);
-	own = shmipc_block_owner(shm, off);
-	if (own)	/* the region's now; the commit below names it */
-		atomic_store(own, SHMIPC_OWN_PLAIN | (atomic_load(own) & ~SHMIPC_OWN_STATE));
+	e = &shm->entries[i];
+	gen = shm_ld64(&shm->reg->generation) + 1;
+	shm_st64(&shm->reg->generation, gen);
 	memset(e->name, 0, sizeof(e->name));
 	strcpy(e->name, name);
-	e->kind = kind;
-	e->creator = shmipc_self_pid();
-	e->offset = off;
-	e->size = size;
-	e->generation = ++shm->reg->generation;
-	e->state_refs = sr_make(SHMIPC_REG_LIVE, refs);	/* commit */
-	err = entry_read(shm, i, out);
+	shm_st32(&e->kind, kind);
+	shm_st32(&e->creator, shmipc_self_pid());
+	shm_st64(&e->offset, off);
+	shm_st64(&e->size, size);
+	shm_st64(&e->generation, gen);
+	entry_store_sr(shm, i, sr_make(SHMIPC_REG_LIVE, refs));	/* commit */
+	/* The region's now (see the top). */
+	if (!shmipc_heap_block(shm, off, &blk))
+		atomic_store(blk.owner, SHMIPC_OWN_PLAIN | shm->token);
+	memset(out, 0, sizeof(*out));
+	strcpy(out->name, name);
+	out->kind = kind;
+	out->creator_pid = shmipc_self_pid();
+	out->offset = off;
+	out->size = size;
+	out->refs = refs;
+	out->state = SHMIPC_REG_LIVE;
+	out->id = gen << ID_INDEX_BITS | i;
 unlock:
-	reg_unlock(shm);
+	shmipc_registry_unlock(shm);
 	return err;
 }
 
 /* find and take: @take adds the caller's reference. */
-static int lookup(struct shmipc *shm, const char *name,
-		  struct shmipc_buffer *out, bool take)
+int shmipc_registry_lookup(struct shmipc *shm, const char *name,
+			   struct shmipc_buffer *out, bool take)
 {
-	struct shmipc_reg_entry *e;
 	int i, err;
 
 	err = shmipc_name_check(name);
 	if (err)
 		return err;
-	if (!out)
-		return -EINVAL;
-	err = reg_lock(shm);
+	err = shmipc_registry_lock(shm);
 	if (err)
 		return err;
-	i = find_live(shm, name);
+	i = find_live(shm, name, out);
 	if (i < 0) {
 		err = i;
-		goto unlock;
+	} else if (take) {
+		if (out->refs == UINT32_MAX)
+			err = -EOVERFLOW;
+		else
+			entry_store_sr(shm, (uint32_t)i,
+				       sr_make(SHMIPC_REG_LIVE, ++out->refs));
 	}
-	err = entry_read(shm, (uint32_t)i, out);
-	if (err || !take)
-		goto unlock;
-	e = &shm->entries[i];
-	if (out->refs == UINT32_MAX) {
-		err = -EOVERFLOW;
-		goto unlock;
-	}
-	e->state_refs = sr_make(SHMIPC_REG_LIVE, ++out->refs);
-unlock:
-	reg_unlock(shm);
+	shmipc_registry_unlock(shm);
 	return err;
 }
 
-SHMIPC_API int shmipc_buffer_find(struct shmipc *shm, const char *name,
-				  struct shmipc_buffer *out)
-{
-	return lookup(shm, name, out, false);
-}
-
-SHMIPC_API int shmipc_buffer_take(struct shmipc *shm, const char *name,
-				  struct shmipc_buffer *out)
-{
-	int err = lookup(shm, name, out, true);
-
-	shmipc_reclaim_due(shm);
-	return err;
-}
-
-int shmipc_registry_with(struct shmipc *shm, const char *name,
-			 int (*fn)(struct shmipc *shm, const struct shmipc_buffer *b,
-				   void *arg),
+/* Runs @fn under the registry lock on the LIVE entry @name. */
+int shmipc_registry_with(struct shmipc *shm, const char *name, shmipc_entry_fn fn,
 			 void *arg, struct shmipc_buffer *out)
 {
 	int i, err;
@@ -308,152 +312,115 @@ int shmipc_registry_with(struct shmipc *shm, const char *name,
 	err = shmipc_name_check(name);
 	if (err)
 		return err;
-	err = reg_lock(shm);
+	err = shmipc_registry_lock(shm);
 	if (err)
 		return err;
-	i = find_live(shm, name);
-	err = i < 0 ? i : entry_read(shm, (uint32_t)i, out);
-	if (!err)
-		err = fn(shm, out, arg);
-	reg_unlock(shm);
+	i = find_live(shm, name, out);
+	err = i < 0 ? i : fn(shm, out, arg);
+	shmipc_registry_unlock(shm);
 	return err;
 }
 
-int shmipc_registry_leave(struct shmipc *shm, const struct shmipc_buffer *b,
-			  uint32_t token)
+/*
+ * Runs @fn under the registry lock on entry @id, live or removed, if it is
+ * still that entry (not a later one in its slot); then, if it is unnamed
+ * and unreferenced, lets it go (release_slot(): its kind decides whether it
+ * is still in use). For leaving a channel.
+ */
+int shmipc_registry_with_id(struct shmipc *shm, uint64_t id, shmipc_entry_fn fn,
+			    void *arg)
 {
-	uint64_t i = b->id & ((1u << ID_INDEX_BITS) - 1);
+	uint32_t i = (uint32_t)(id & ID_INDEX_MASK);
 	struct shmipc_buffer cur;
 	int err;
 
 	if (i >= shm->reg_capacity)
 		return -EINVAL;
-	err = reg_lock(shm);
+	err = shmipc_registry_lock(shm);
 	if (err)
 		return err;
-	err = entry_read(shm, (uint32_t)i, &cur);
-	if (!err && (cur.id != b->id || cur.kind != SHMIPC_KIND_CHANNEL))
+	err = entry_read(shm, i, &cur);
+	if (!err && cur.id != id)
 		err = -EINVAL;
-	if (!err) {
-		shmipc_ep_remove((struct shmipc_chan_ctl *)(shm->base + cur.offset),
-				 token, false);
-		if (cur.state == SHMIPC_REG_REMOVED && !cur.refs)
-			release_slot(shm, (uint32_t)i);
-	}
-	reg_unlock(shm);
+	if (!err)
+		err = fn(shm, &cur, arg);
+	if (!err && cur.state == SHMIPC_REG_REMOVED && !cur.refs)
+		release_slot(shm, &cur);
+	shmipc_registry_unlock(shm);
 	return err;
 }
 
-static int cmp_u64(const void *a, const void *b)
+int shmipc_registry_release(struct shmipc *shm, const struct shmipc_buffer *buf)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/*
- * The registry's part of reclaiming dead peer rc->dead, under the registry
- * lock: its channel endpoints and claimed queue slots (channel.c), then
- * the heap pass, which needs every queue's payloads (read after the slot
- * repairs, so that a repaired message counts as queued), then the channels
- * and entries that only the dead peer kept.
- */
-int shmipc_registry_reclaim(struct shmipc *shm, struct shmipc_reclaim *rc)
-{
-	struct shmipc_buffer b;
-	uint32_t i;
-	int err = reg_lock(shm);
-
-	if (err)
-		return err;
-	for (i = 0; i < shm->reg_capacity; i++)
-		if (!entry_read(shm, i, &b) && b.kind == SHMIPC_KIND_CHANNEL)
-			shmipc_chan_reclaim(shm, rc, b.offset, b.size,
-					    shmipc_chan_tag(b.id));
-	for (i = 0; i < shm->reg_capacity; i++)
-		if (!entry_read(shm, i, &b) && b.kind == SHMIPC_KIND_CHANNEL)
-			shmipc_chan_queued(shm, rc, b.offset, b.size);
-	if (!rc->err) {
-		if (rc->nqueued)
-			qsort(rc->queued, rc->nqueued, sizeof(*rc->queued), cmp_u64);
-		err = shmipc_heap_reclaim(shm, rc);
-	} else {
-		err = rc->err;
-	}
-	shmipc_chan_reclaim_done(shm, rc);
-	registry_recover(shm);
-	reg_unlock(shm);
-	return err;
-}
-
-SHMIPC_API int shmipc_buffer_release(struct shmipc *shm,
-				     const struct shmipc_buffer *buf)
-{
-	uint64_t i = buf ? buf->id & ((1u << ID_INDEX_BITS) - 1) : 0;
+	uint32_t i = (uint32_t)(buf->id & ID_INDEX_MASK);
 	struct shmipc_buffer cur;
-	struct shmipc_reg_entry *e;
 	int err;
 
-	if (!buf || i >= shm->reg_capacity)
+	if (i >= shm->reg_capacity)
 		return -EINVAL;
-	err = reg_lock(shm);
+	err = shmipc_registry_lock(shm);
 	if (err)
 		return err;
-	e = &shm->entries[i];
-	err = entry_read(shm, (uint32_t)i, &cur);
+	err = entry_read(shm, i, &cur);
 	if (err || cur.id != buf->id || !cur.refs ||
 	    (cur.state == SHMIPC_REG_LIVE && cur.refs < 2)) {
 		err = err == -EFAULT ? err : -EINVAL;	/* stale or not taken */
 		goto unlock;
 	}
-	e->state_refs = sr_make(cur.state, cur.refs - 1);
-	if (cur.refs == 1)
-		release_slot(shm, (uint32_t)i);
+	entry_store_sr(shm, i, sr_make(cur.state, cur.refs - 1));
+	cur.refs--;
+	if (!cur.refs)
+		release_slot(shm, &cur);
 unlock:
-	reg_unlock(shm);
+	shmipc_registry_unlock(shm);
 	return err;
 }
 
-/* Drops the name of entry @b, under the registry lock. */
+/* Drops the name of entry @b (of kind *@arg, if not 0), under the lock. */
 static int remove_name(struct shmipc *shm, const struct shmipc_buffer *b, void *arg)
 {
-	uint32_t i = (uint32_t)(b->id & ((1u << ID_INDEX_BITS) - 1));
+	uint32_t kind = *(const uint32_t *)arg;
+	struct shmipc_buffer cur = *b;
 
-	(void)arg;
-	shm->entries[i].state_refs = sr_make(SHMIPC_REG_REMOVED, b->refs - 1);	/* commit */
-	if (b->refs == 1)
-		release_slot(shm, i);
+	if (kind && b->kind != kind)
+		return -EINVAL;
+	cur.state = SHMIPC_REG_REMOVED;
+	cur.refs = b->refs - 1;
+	entry_store_sr(shm, (uint32_t)(b->id & ID_INDEX_MASK),
+		       sr_make(SHMIPC_REG_REMOVED, cur.refs));		/* commit */
+	if (!cur.refs)
+		release_slot(shm, &cur);
 	return 0;
 }
 
-SHMIPC_API int shmipc_buffer_remove(struct shmipc *shm, const char *name)
+int shmipc_registry_remove(struct shmipc *shm, const char *name, uint32_t kind)
 {
 	struct shmipc_buffer cur;
 
-	return shmipc_registry_with(shm, name, remove_name, NULL, &cur);
+	return shmipc_registry_with(shm, name, remove_name, &kind, &cur);
 }
 
-SHMIPC_API int shmipc_buffer_list(struct shmipc *shm, struct shmipc_buffer *bufs,
-				  unsigned int cap, unsigned int *total)
+/* Entries of @kind (every entry with @any), like shmipc_buffer_list(). */
+int shmipc_registry_list(struct shmipc *shm, uint32_t kind, bool any,
+			 struct shmipc_buffer *bufs, unsigned int cap,
+			 unsigned int *total)
 {
 	unsigned int n = 0, all = 0;
 	struct shmipc_buffer b;
 	uint32_t i;
 	int err;
 
-	if (cap && !bufs)
-		return -EINVAL;
-	err = reg_lock(shm);
+	err = shmipc_registry_lock(shm);
 	if (err)
 		return err;
 	for (i = 0; i < shm->reg_capacity; i++) {
-		if (entry_read(shm, i, &b))
+		if (entry_read(shm, i, &b) || (!any && b.kind != kind))
 			continue;
 		all++;
 		if (n < cap)
 			bufs[n++] = b;
 	}
-	reg_unlock(shm);
+	shmipc_registry_unlock(shm);
 	if (total)
 		*total = all;
 	return (int)n;
