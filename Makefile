@@ -48,9 +48,9 @@ ASAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-p
 TSAN := -fsanitize=thread -fno-omit-frame-pointer
 BENCHES := alloc_bench msg_bench recovery_bench
 LIBSHM_TESTS := libshm_heap_test libshm_registry_test libshm_fuzz_test libshm_channel_test \
-	libshm_crash_test
+	libshm_crash_test libshm_api_test libshm_isolation_test libshm_hostile_test
 # Suites that also run under ThreadSanitizer (they share handles between threads).
-LIBSHM_TSAN_TESTS := libshm_channel_test
+LIBSHM_TSAN_TESTS := libshm_channel_test libshm_api_test
 
 .PHONY: all deps module test-modules selftests libshm cli examples lint vm-test vm-bench host-test bench run install check clean layers
 
