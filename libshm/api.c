@@ -126,16 +126,13 @@ static bool live_has(const struct shmipc *shm)
  */
 static int reattach(struct shmipc *shm)
 {
-	uint32_t pred = 0, i;
+	uint32_t pred = 0;
 	int err = 0;
 
 	pthread_mutex_lock(&reattach_mu);
 	if (shm->pid != shmipc_self_pid()) {
 		pthread_mutex_init(&shm->mu, NULL);
-		for (i = 0; i < shm->held.nchunks; i++)
-			free(shm->held.chunk[i]);
-		memset(&shm->held, 0, sizeof(shm->held));
-		pthread_mutex_init(&shm->held.mu, NULL);
+		shmipc_held_reset(shm);		/* the parent's messages */
 		err = shmipc_peer_attach(shm, true, &pred);
 	}
 	pthread_mutex_unlock(&reattach_mu);

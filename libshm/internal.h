@@ -325,21 +325,19 @@ _Static_assert(sizeof(struct shmipc_chan_ctl) % SHMIPC_CACHELINE == 0, "slots st
 
 /* Received messages this handle holds (message.c). */
 struct shmipc_held_ent {
-	uint64_t off;			/* payload, 0 for an inline message */
-	uint32_t holder;		/* broadcast subscriber + 1, or 0 */
-	uint32_t gen;			/* bumped at each reuse; 0: free */
-	uint32_t refs;			/* this process's: 1 + shmipc_msg_ref()s */
-	uint32_t next_free;		/* free list link: index + 1 */
+	_Atomic uint64_t state;		/* generation << 32 | references; 0 refs: free */
+	_Atomic uint64_t off;		/* payload, 0 for an inline message */
+	_Atomic uint32_t holder;	/* broadcast subscriber + 1, or 0 */
+	_Atomic uint32_t next_free;	/* free list link: index + 1 */
 };
 #define SHMIPC_HELD_CHUNK	1024u
-#define SHMIPC_HELD_CHUNKS	1024u	/* a handle holds at most 1M messages */
+#define SHMIPC_HELD_CHUNKS	64u	/* a handle holds at most 65536 messages */
 
 struct shmipc_held {
-	pthread_mutex_t mu;
-	struct shmipc_held_ent *chunk[SHMIPC_HELD_CHUNKS];
-	uint32_t nchunks;
-	uint32_t free_head;		/* index + 1, 0: none */
-	uint32_t count;			/* held now */
+	pthread_mutex_t grow;		/* adding a chunk */
+	struct shmipc_held_ent *_Atomic chunk[SHMIPC_HELD_CHUNKS];
+	_Atomic uint32_t nchunks;
+	_Atomic uint64_t free_head;	/* tag << 32 | (index + 1); 0: none */
 };
 
 struct shmipc {
@@ -718,6 +716,7 @@ int shmipc_held_ref(struct shmipc *shm, const struct shmipc_msg *m);
 int shmipc_held_release(struct shmipc *shm, const struct shmipc_msg *m);
 void shmipc_held_release_all(struct shmipc *shm);
 void shmipc_held_init(struct shmipc *shm);
+void shmipc_held_reset(struct shmipc *shm);
 void shmipc_held_fini(struct shmipc *shm);
 int shmipc_msg_put(struct shmipc *shm, uint64_t off, uint32_t holder);
 

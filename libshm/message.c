@@ -27,51 +27,132 @@
 
 #include "internal.h"
 
-#define INDEX_BITS	20
+#define INDEX_BITS	16
 #define INDEX_MASK	((1u << INDEX_BITS) - 1)
 #define GEN_MASK	((1u << (32 - INDEX_BITS)) - 1)
 
 _Static_assert(SHMIPC_HELD_CHUNK * SHMIPC_HELD_CHUNKS <= 1u << INDEX_BITS,
 	       "a ticket's index names every entry");
 
+/*
+ * The table is lock-free on the receive and release paths: a free list of
+ * entry indices with a tagged head (the tag defeats ABA), and an entry's
+ * generation and references in one word that every change moves with a
+ * compare-and-swap. Chunks of entries are only ever added (under @grow) and
+ * freed when the handle closes, so an index once valid stays readable.
+ */
 void shmipc_held_init(struct shmipc *shm)
 {
 	memset(&shm->held, 0, sizeof(shm->held));
-	pthread_mutex_init(&shm->held.mu, NULL);
+	pthread_mutex_init(&shm->held.grow, NULL);
+}
+
+/*
+ * A fork()ed child starts with an empty table: what the parent received is
+ * the parent's to release. (Another thread of the parent may have held
+ * @grow at the fork, so it is made anew rather than destroyed.)
+ */
+void shmipc_held_reset(struct shmipc *shm)
+{
+	uint32_t i, n = atomic_load(&shm->held.nchunks);
+
+	for (i = 0; i < n; i++)
+		free(atomic_load(&shm->held.chunk[i]));
+	memset(&shm->held, 0, sizeof(shm->held));
+	pthread_mutex_init(&shm->held.grow, NULL);
 }
 
 void shmipc_held_fini(struct shmipc *shm)
 {
-	uint32_t i;
+	uint32_t i, n = atomic_load(&shm->held.nchunks);
 
-	for (i = 0; i < shm->held.nchunks; i++)
-		free(shm->held.chunk[i]);
-	pthread_mutex_destroy(&shm->held.mu);
+	for (i = 0; i < n; i++)
+		free(atomic_load(&shm->held.chunk[i]));
+	pthread_mutex_destroy(&shm->held.grow);
 	memset(&shm->held, 0, sizeof(shm->held));
 }
 
 static struct shmipc_held_ent *ent(struct shmipc_held *h, uint32_t idx)
 {
-	return &h->chunk[idx / SHMIPC_HELD_CHUNK][idx % SHMIPC_HELD_CHUNK];
+	struct shmipc_held_ent *c = atomic_load_explicit(&h->chunk[idx / SHMIPC_HELD_CHUNK],
+							 memory_order_acquire);
+
+	return &c[idx % SHMIPC_HELD_CHUNK];
 }
 
-/* One more chunk of free entries; the lock is held. */
-static int grow(struct shmipc_held *h)
+static uint64_t state(uint32_t gen, uint32_t refs)
+{
+	return (uint64_t)gen << 32 | refs;
+}
+
+/* Entry @idx goes back on the free list. */
+static void push_free(struct shmipc_held *h, uint32_t idx)
+{
+	struct shmipc_held_ent *e = ent(h, idx);
+	uint64_t head = atomic_load_explicit(&h->free_head, memory_order_relaxed), nh;
+
+	do {
+		atomic_store_explicit(&e->next_free, (uint32_t)head, memory_order_relaxed);
+		nh = ((head >> 32) + 1) << 32 | (idx + 1);
+	} while (!atomic_compare_exchange_weak_explicit(&h->free_head, &head, nh,
+							memory_order_release,
+							memory_order_relaxed));
+}
+
+/* One more chunk of free entries, unless another thread added one. */
+static int grow(struct shmipc_held *h, uint32_t seen)
 {
 	struct shmipc_held_ent *c;
-	uint32_t i, base;
+	uint32_t n, i;
+	int err = 0;
 
-	if (h->nchunks == SHMIPC_HELD_CHUNKS)
-		return -ENOBUFS;
+	pthread_mutex_lock(&h->grow);
+	n = atomic_load(&h->nchunks);
+	if (n != seen)
+		goto unlock;		/* someone did */
+	if (n == SHMIPC_HELD_CHUNKS) {
+		err = -ENOBUFS;
+		goto unlock;
+	}
 	c = calloc(SHMIPC_HELD_CHUNK, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	base = h->nchunks * SHMIPC_HELD_CHUNK;
-	for (i = 0; i < SHMIPC_HELD_CHUNK; i++)
-		c[i].next_free = i + 1 < SHMIPC_HELD_CHUNK ? base + i + 2 : h->free_head;
-	h->chunk[h->nchunks++] = c;
-	h->free_head = base + 1;
-	return 0;
+	if (!c) {
+		err = -ENOMEM;
+		goto unlock;
+	}
+	atomic_store_explicit(&h->chunk[n], c, memory_order_release);
+	atomic_store_explicit(&h->nchunks, n + 1, memory_order_release);
+	for (i = SHMIPC_HELD_CHUNK; i; i--)
+		push_free(h, n * SHMIPC_HELD_CHUNK + i - 1);
+unlock:
+	pthread_mutex_unlock(&h->grow);
+	return err;
+}
+
+/* Takes an index off the free list. */
+static int pop_free(struct shmipc_held *h, uint32_t *idx)
+{
+	uint64_t head = atomic_load_explicit(&h->free_head, memory_order_acquire), nh;
+	int err;
+
+	for (;;) {
+		uint32_t first = (uint32_t)head;
+
+		if (!first) {
+			err = grow(h, atomic_load(&h->nchunks));
+			if (err)
+				return err;
+			head = atomic_load_explicit(&h->free_head, memory_order_acquire);
+			continue;
+		}
+		nh = ((head >> 32) + 1) << 32 |
+		     atomic_load_explicit(&ent(h, first - 1)->next_free, memory_order_relaxed);
+		if (atomic_compare_exchange_weak_explicit(&h->free_head, &head, nh,
+							  memory_order_acquire,
+							  memory_order_acquire)) {
+			*idx = first - 1;
+			return 0;
+		}
+	}
 }
 
 /* Records a message just received; *@ticket names it for release. */
@@ -80,71 +161,62 @@ int shmipc_held_add(struct shmipc *shm, uint64_t off, uint32_t holder,
 {
 	struct shmipc_held *h = &shm->held;
 	struct shmipc_held_ent *e;
-	uint32_t idx;
-	int err = 0;
+	uint32_t idx, gen;
+	int err = pop_free(h, &idx);
 
-	pthread_mutex_lock(&h->mu);
-	if (!h->free_head)
-		err = grow(h);
-	if (!err) {
-		idx = h->free_head - 1;
-		e = ent(h, idx);
-		h->free_head = e->next_free;
-		e->gen = (e->gen + 1) & GEN_MASK;
-		if (!e->gen)
-			e->gen = 1;
-		e->off = off;
-		e->holder = holder;
-		e->refs = 1;
-		h->count++;
-		*ticket = e->gen << INDEX_BITS | idx;
-	}
-	pthread_mutex_unlock(&h->mu);
-	return err;
+	if (err)
+		return err;
+	e = ent(h, idx);
+	gen = (uint32_t)(atomic_load_explicit(&e->state, memory_order_relaxed) >> 32) + 1;
+	gen &= GEN_MASK;
+	if (!gen)
+		gen = 1;
+	atomic_store_explicit(&e->off, off, memory_order_relaxed);
+	atomic_store_explicit(&e->holder, holder, memory_order_relaxed);
+	atomic_store_explicit(&e->state, state(gen, 1), memory_order_release);
+	*ticket = gen << INDEX_BITS | idx;
+	return 0;
 }
 
-/* The held entry @m's ticket names, if @m is still it; the lock is held. */
-static struct shmipc_held_ent *lookup(struct shmipc_held *h, const struct shmipc_msg *m)
+/*
+ * Moves the references of the entry @m's ticket names by @delta, if @m is
+ * still it (the same generation, payload and holder, still held): 0 and
+ * the references left in *@left, or -EINVAL.
+ */
+static int adjust(struct shmipc_held *h, const struct shmipc_msg *m, int delta,
+		  uint32_t *left)
 {
 	uint32_t idx = m->ticket & INDEX_MASK, gen = m->ticket >> INDEX_BITS;
 	struct shmipc_held_ent *e;
+	uint64_t st;
 
-	if (idx / SHMIPC_HELD_CHUNK >= h->nchunks)
-		return NULL;
+	if (!gen || idx / SHMIPC_HELD_CHUNK >=
+		    atomic_load_explicit(&h->nchunks, memory_order_acquire))
+		return -EINVAL;
 	e = ent(h, idx);
-	if (!e->refs || !gen || e->gen != gen || e->off != m->offset ||
-	    e->holder != m->holder)
-		return NULL;
-	return e;
-}
+	st = atomic_load_explicit(&e->state, memory_order_acquire);
+	do {
+		uint32_t refs = (uint32_t)st;
 
-/* Entry @idx goes back on the free list; the lock is held. */
-static void put_entry(struct shmipc_held *h, uint32_t idx)
-{
-	struct shmipc_held_ent *e = ent(h, idx);
-
-	e->refs = 0;
-	e->next_free = h->free_head;
-	h->free_head = idx + 1;
-	h->count--;
+		if ((st >> 32) != gen || !refs ||
+		    atomic_load_explicit(&e->off, memory_order_relaxed) != m->offset ||
+		    atomic_load_explicit(&e->holder, memory_order_relaxed) != m->holder)
+			return -EINVAL;
+		if (delta > 0 && refs == UINT32_MAX)
+			return -EOVERFLOW;
+		*left = refs + (uint32_t)delta;
+	} while (!atomic_compare_exchange_weak_explicit(&e->state, &st,
+							state(gen, *left),
+							memory_order_acq_rel,
+							memory_order_acquire));
+	return 0;
 }
 
 int shmipc_held_ref(struct shmipc *shm, const struct shmipc_msg *m)
 {
-	struct shmipc_held *h = &shm->held;
-	struct shmipc_held_ent *e;
-	int err = 0;
+	uint32_t left;
 
-	pthread_mutex_lock(&h->mu);
-	e = lookup(h, m);
-	if (!e)
-		err = -EINVAL;
-	else if (e->refs == UINT32_MAX)
-		err = -EOVERFLOW;
-	else
-		e->refs++;
-	pthread_mutex_unlock(&h->mu);
-	return err;
+	return adjust(&shm->held, m, 1, &left);
 }
 
 /* A holder's shared release: a broadcast subscriber's bit, or the reference. */
@@ -159,41 +231,32 @@ int shmipc_msg_put(struct shmipc *shm, uint64_t off, uint32_t holder)
 
 int shmipc_held_release(struct shmipc *shm, const struct shmipc_msg *m)
 {
-	struct shmipc_held *h = &shm->held;
-	struct shmipc_held_ent *e;
-	uint64_t off = 0;
-	uint32_t holder = 0;
-	bool last = false;
+	uint32_t left;
+	int err = adjust(&shm->held, m, -1, &left);
 
-	pthread_mutex_lock(&h->mu);
-	e = lookup(h, m);
-	if (e && !--e->refs) {
-		last = true;
-		off = e->off;
-		holder = e->holder;
-		put_entry(h, m->ticket & INDEX_MASK);
-	}
-	pthread_mutex_unlock(&h->mu);
-	if (!e)
-		return -EINVAL;		/* released already, or never received */
-	return last ? shmipc_msg_put(shm, off, holder) : 0;
+	if (err)
+		return err;		/* released already, or never received */
+	if (left)
+		return 0;
+	push_free(&shm->held, m->ticket & INDEX_MASK);
+	return shmipc_msg_put(shm, m->offset, m->holder);
 }
 
 /* Closing: every message still held goes back. */
 void shmipc_held_release_all(struct shmipc *shm)
 {
 	struct shmipc_held *h = &shm->held;
-	uint32_t c, i;
+	uint32_t n = atomic_load(&h->nchunks), c, i;
 
-	pthread_mutex_lock(&h->mu);
-	for (c = 0; c < h->nchunks; c++)
+	for (c = 0; c < n; c++)
 		for (i = 0; i < SHMIPC_HELD_CHUNK; i++) {
-			struct shmipc_held_ent *e = &h->chunk[c][i];
+			struct shmipc_held_ent *e = ent(h, c * SHMIPC_HELD_CHUNK + i);
+			uint64_t st = atomic_load(&e->state);
 
-			if (!e->refs)
+			if (!(uint32_t)st ||
+			    !atomic_compare_exchange_strong(&e->state, &st, st & ~0xffffffffull))
 				continue;
-			shmipc_msg_put(shm, e->off, e->holder);
-			put_entry(h, c * SHMIPC_HELD_CHUNK + i);
+			shmipc_msg_put(shm, atomic_load(&e->off), atomic_load(&e->holder));
+			push_free(h, c * SHMIPC_HELD_CHUNK + i);
 		}
-	pthread_mutex_unlock(&h->mu);
 }

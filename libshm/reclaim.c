@@ -58,33 +58,20 @@
 
 #include "internal.h"
 
-#define MAX_PASSES	8
 #define SUB_ROUNDS	8	/* each round ends at most 64 subscriptions */
 #define WATCH_POLL_NS	100000000	/* posix, every live peer with a pidfd hint */
 #define WATCH_SCAN_NS	5000000		/* posix, some peer without one */
 
-static pthread_mutex_t passes_mu = PTHREAD_MUTEX_INITIALIZER;
-static const struct shmipc_reclaim_pass *passes[MAX_PASSES];
-static _Atomic unsigned int npasses;
+static struct shmipc_hooks passes = SHMIPC_HOOKS_INIT;
 
 void shmipc_reclaim_register(const struct shmipc_reclaim_pass *p)
 {
-	unsigned int i, n;
-
-	pthread_mutex_lock(&passes_mu);
-	n = atomic_load(&npasses);
-	for (i = 0; i < n && passes[i] != p; i++)
-		;
-	if (i == n && n < MAX_PASSES) {
-		passes[n] = p;
-		atomic_store_explicit(&npasses, n + 1, memory_order_release);
-	}
-	pthread_mutex_unlock(&passes_mu);
+	shmipc_hooks_add(&passes, p);
 }
 
-static unsigned int pass_count(void)
+static const struct shmipc_reclaim_pass *pass(unsigned int k)
 {
-	return atomic_load_explicit(&npasses, memory_order_acquire);
+	return passes.item[k];
 }
 
 int shmipc_reclaim_queued(struct shmipc_reclaim *rc, uint64_t off)
@@ -116,7 +103,7 @@ static int reclaim_one(struct shmipc *shm, uint32_t dead,
 		       struct shmipc_reclaim_stats *st)
 {
 	struct shmipc_reclaim rc = { .dead = dead };
-	unsigned int np = pass_count(), k, round;
+	unsigned int np = shmipc_hooks_count(&passes), k, round;
 	struct shmipc_buffer b;
 	uint32_t i;
 	int err;
@@ -134,16 +121,16 @@ static int reclaim_one(struct shmipc *shm, uint32_t dead,
 			if (shmipc_registry_get(shm, i, &b))
 				continue;
 			for (k = 0; k < np; k++)
-				if (passes[k]->kind == b.kind && passes[k]->release)
-					passes[k]->release(shm, &rc, &b);
+				if (pass(k)->kind == b.kind && pass(k)->release)
+					pass(k)->release(shm, &rc, &b);
 		}
 		for (i = 0; i < shm->reg_capacity; i++) {
 			if (shmipc_registry_get(shm, i, &b))
 				continue;
 			shmipc_reclaim_queued(&rc, b.offset);
 			for (k = 0; k < np; k++)
-				if (passes[k]->kind == b.kind && passes[k]->queued)
-					passes[k]->queued(shm, &rc, &b);
+				if (pass(k)->kind == b.kind && pass(k)->queued)
+					pass(k)->queued(shm, &rc, &b);
 		}
 		if (rc.err && rc.err != -ENOBUFS) {
 			err = rc.err;
@@ -159,8 +146,8 @@ static int reclaim_one(struct shmipc *shm, uint32_t dead,
 		rc.bytes += br.bytes;
 		rc.msgs += br.msgs;
 		for (k = 0; k < np; k++)
-			if (passes[k]->done)
-				passes[k]->done(shm, &rc);
+			if (pass(k)->done)
+				pass(k)->done(shm, &rc);
 		if (err || rc.err != -ENOBUFS)	/* -ENOBUFS: more subscriptions */
 			break;
 	}
@@ -389,7 +376,7 @@ int shmipc_reclaim_peers(struct shmipc *shm, struct shmipc_peer_info *peers,
 	struct shmipc_peer_info *by_slot;
 	struct shmipc_holdings *h;
 	struct shmipc_buffer *ents;
-	unsigned int i, n = 0, all = 0, np = pass_count(), k;
+	unsigned int i, n = 0, all = 0, np = shmipc_hooks_count(&passes), k;
 	int nent, err;
 
 	by_slot = calloc(SHMIPC_PEERS, sizeof(*by_slot));
@@ -421,8 +408,8 @@ int shmipc_reclaim_peers(struct shmipc *shm, struct shmipc_peer_info *peers,
 	nent = shmipc_registry_list(shm, 0, true, ents, shm->reg_capacity, NULL);
 	for (i = 0; nent > 0 && i < (unsigned int)nent; i++)
 		for (k = 0; k < np; k++)
-			if (passes[k]->kind == ents[i].kind && passes[k]->holdings)
-				passes[k]->holdings(shm, &ents[i], by_slot);
+			if (pass(k)->kind == ents[i].kind && pass(k)->holdings)
+				pass(k)->holdings(shm, &ents[i], by_slot);
 	for (i = 0; i < SHMIPC_PEERS; i++) {
 		if (!by_slot[i].id)
 			continue;

@@ -39,34 +39,21 @@
 
 #define ID_INDEX_BITS	20	/* capacity is at most 65536 */
 #define ID_INDEX_MASK	((1u << ID_INDEX_BITS) - 1)
-#define MAX_KINDS	8
 
-static pthread_mutex_t kinds_mu = PTHREAD_MUTEX_INITIALIZER;
-static const struct shmipc_kind *kinds[MAX_KINDS];
-static _Atomic unsigned int nkinds;
+static struct shmipc_hooks kinds = SHMIPC_HOOKS_INIT;
 
 void shmipc_registry_kind(const struct shmipc_kind *k)
 {
-	unsigned int i, n;
-
-	pthread_mutex_lock(&kinds_mu);
-	n = atomic_load(&nkinds);
-	for (i = 0; i < n && kinds[i] != k; i++)
-		;
-	if (i == n && n < MAX_KINDS) {
-		kinds[n] = k;
-		atomic_store_explicit(&nkinds, n + 1, memory_order_release);
-	}
-	pthread_mutex_unlock(&kinds_mu);
+	shmipc_hooks_add(&kinds, k);
 }
 
 static const struct shmipc_kind *kind_of(uint32_t kind)
 {
-	unsigned int i, n = atomic_load_explicit(&nkinds, memory_order_acquire);
+	unsigned int i, n = shmipc_hooks_count(&kinds);
 
 	for (i = 0; i < n; i++)
-		if (kinds[i]->kind == kind)
-			return kinds[i];
+		if (((const struct shmipc_kind *)kinds.item[i])->kind == kind)
+			return kinds.item[i];
 	return NULL;
 }
 

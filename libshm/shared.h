@@ -37,6 +37,7 @@
 #ifndef LIBSHM_SHARED_H
 #define LIBSHM_SHARED_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -100,6 +101,41 @@ static inline int64_t shmipc_sooner(int64_t d, int64_t ns)
 	int64_t t = shmipc_now_ns() + ns;
 
 	return d && d < t ? d : t;
+}
+
+/*
+ * A process-wide table of hooks that a layer above registers with a layer
+ * below (registry kinds, reclaim passes): added once under @mu, read
+ * without a lock (the count is published after the entry).
+ */
+#define SHMIPC_HOOKS_MAX	8
+
+struct shmipc_hooks {
+	pthread_mutex_t mu;
+	const void *item[SHMIPC_HOOKS_MAX];
+	_Atomic unsigned int n;
+};
+
+#define SHMIPC_HOOKS_INIT	{ .mu = PTHREAD_MUTEX_INITIALIZER }
+
+static inline void shmipc_hooks_add(struct shmipc_hooks *t, const void *item)
+{
+	unsigned int i, n;
+
+	pthread_mutex_lock(&t->mu);
+	n = atomic_load(&t->n);
+	for (i = 0; i < n && t->item[i] != item; i++)
+		;
+	if (i == n && n < SHMIPC_HOOKS_MAX) {
+		t->item[n] = item;
+		atomic_store_explicit(&t->n, n + 1, memory_order_release);
+	}
+	pthread_mutex_unlock(&t->mu);
+}
+
+static inline unsigned int shmipc_hooks_count(struct shmipc_hooks *t)
+{
+	return atomic_load_explicit(&t->n, memory_order_acquire);
 }
 
 static inline void shmipc_cpu_relax(void)
