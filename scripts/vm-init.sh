@@ -20,14 +20,26 @@ if insmod /shmipc.ko; then
 	export SHMIPC_KO=/shmipc.ko
 	# TCG is slow: the channel stress tests move 20,000 messages here.
 	export SHMIPC_STRESS_MSGS=20000
+	# Each test has its own time limit (TCG is slow): a test that hangs
+	# is killed and reported, and the others still run.
+	export SHMIPC_HOSTILE_SECONDS=$(cat /tests/hostile-seconds)
 	for t in $(cat /tests/order); do
-		echo "SHMIPC-VM-RUN: $t"
+		case $t in
+		libshm_crash_test)	limit=1800 ;;
+		libshm_hostile_test)	limit=$((SHMIPC_HOSTILE_SECONDS + 900)) ;;
+		*)			limit=900 ;;
+		esac
+		echo "SHMIPC-VM-RUN: $t (limit $limit s)"
+		start=$(date +%s)
 		if [ "$t" = cli-test ]; then
-			/tests/cli-test /bin/shmipc vm
+			timeout -s KILL "$limit" /tests/cli-test /bin/shmipc vm
 		else
-			/tests/"$t"
+			timeout -s KILL "$limit" /tests/"$t"
 		fi
-		echo "SHMIPC-VM-EXIT: $t $?"
+		rc=$?
+		[ $rc -eq 137 ] && echo "SHMIPC-VM-TIMEOUT: $t killed after $limit s"
+		echo "SHMIPC-VM-EXIT: $t $rc"
+		echo "SHMIPC-VM-TIME: $t $(($(date +%s) - start)) s"
 	done
 else
 	echo "SHMIPC-VM-INSMOD: failed"

@@ -18,11 +18,16 @@ results=$build/results
 timeout_s=${SHMIPC_VM_TIMEOUT:-1800}
 # module_test unloads and reloads the module: it runs last.
 # SHMIPC_VM_TESTS replaces the list (make vm-bench runs recovery_bench).
-tests=${SHMIPC_VM_TESTS:-regions_test wait_test fuzz_test peers_test libshm_heap_test libshm_registry_test libshm_fuzz_test libshm_channel_test libshm_crash_test module_test cli-test}
+tests=${SHMIPC_VM_TESTS:-regions_test wait_test fuzz_test peers_test libshm_heap_test libshm_registry_test libshm_fuzz_test libshm_channel_test libshm_crash_test libshm_api_test libshm_isolation_test libshm_hostile_test module_test cli-test}
+# Run in the guest as built with ASan+UBSan (with the shared libraries
+# they need), not statically: the hostile-peer test, for its crafted writes.
+asan_tests="libshm_hostile_test"
+hostile_seconds=${SHMIPC_HOSTILE_SECONDS:-300}
 bad_log='BUG:|WARNING:|Oops|general protection fault|Call Trace|Kernel panic|UBSAN:|KASAN:|soft lockup|blocked for more than'
 
 kernels=$("$top/scripts/kernels.sh") || exit 1
-make -s -C "$top" BUILD="$build" selftests cli || exit 1
+make -s -C "$top" BUILD="$build" selftests cli \
+	$(for t in $asan_tests; do echo "$build/asan/$t"; done) || exit 1
 mkdir -p "$cache" "$results"
 
 # The kernel image, from Debian's package (downloaded, never installed).
@@ -57,14 +62,23 @@ make_initrd() {	# make_initrd KERNEL KO OUT
 	for t in $tests; do
 		[ "$t" = cli-test ] || cp "$build/selftests/$t" "$root/tests/$t"
 	done
+	dynamic="$build/cli/shmipc"
+	for t in $asan_tests; do
+		case " $tests " in
+		*" $t "*) cp "$build/asan/$t" "$root/tests/$t"
+			  dynamic="$dynamic $build/asan/$t" ;;
+		esac
+	done
 	# The shmipc tool links libkmod, which Debian ships only as a shared
-	# library: carry the tool, its libraries and the loader.
+	# library, and the ASan builds their runtimes: carry them, their
+	# libraries and the loader.
 	cp "$top/scripts/cli-test.sh" "$root/tests/cli-test"
 	cp "$build/cli/shmipc" "$root/bin/shmipc"
-	for lib in $(ldd "$build/cli/shmipc" | grep -o '/[^ ]*'); do
+	for lib in $(ldd $dynamic | grep -o '/[^ ]*' | sort -u); do
 		mkdir -p "$root$(dirname "$lib")"
 		cp -L "$lib" "$root$lib"
 	done
+	echo "$hostile_seconds" >"$root/tests/hostile-seconds"
 	echo "$tests" >"$root/tests/order"
 	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$3"
 	rm -rf "$root"
