@@ -194,6 +194,8 @@ install: libshm cli $(BUILD)/libshm/libshm.pc
 	install -m 0755 $(BUILD)/cli/shmipc $(DESTDIR)$(BINDIR)/shmipc
 	install -m 0755 $(BENCHES:%=$(BUILD)/bench/%) $(DESTDIR)$(LIBEXECDIR)/shmipc/
 	install -m 0644 docs/shmipc.1 $(DESTDIR)$(MANDIR)/man1/shmipc.1
+	install -d $(DESTDIR)$(MANDIR)/man3
+	install -m 0644 docs/libshm.3 $(DESTDIR)$(MANDIR)/man3/libshm.3
 
 # Benchmarks print tables and ratios against baselines of the same run;
 # no test asserts a speed.

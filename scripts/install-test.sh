@@ -56,6 +56,7 @@ check "and runs against the installed library" \
 	env LD_LIBRARY_PATH="$root/usr/lib" SHMIPC_BACKEND=posix "$tmp/pingpong" 200
 check "the shmipc tool is installed and runs" \
 	env SHMIPC_LIBEXEC="$root/usr/libexec/shmipc" "$root/usr/bin/shmipc" status
-check "its benchmarks and man page are installed" test -x \
-	"$root/usr/libexec/shmipc/msg_bench" -a -f "$root/usr/share/man/man1/shmipc.1"
+check "its benchmarks and man pages are installed" test -x \
+	"$root/usr/libexec/shmipc/msg_bench" -a -f "$root/usr/share/man/man1/shmipc.1" \
+	-a -f "$root/usr/share/man/man3/libshm.3"
 exit $status
