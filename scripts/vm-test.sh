@@ -55,6 +55,8 @@ vmlinuz_for() {
 make_initrd() {	# make_initrd KERNEL KO OUT
 	local root
 	root=$(mktemp -d)
+	# mktemp makes it 0700: the guest's / would shut out every other user.
+	chmod 755 "$root"
 	mkdir -p "$root/bin" "$root/tests"
 	cp /bin/busybox "$root/bin/busybox"
 	cp "$top/scripts/vm-init.sh" "$root/init"
@@ -74,7 +76,7 @@ make_initrd() {	# make_initrd KERNEL KO OUT
 	# libraries and the loader.
 	cp "$top/scripts/cli-test.sh" "$root/tests/cli-test"
 	cp "$build/cli/shmipc" "$root/bin/shmipc"
-	for lib in $(ldd $dynamic | grep -o '/[^ ]*' | sort -u); do
+	for lib in $(ldd $dynamic | grep -o '/[^ ]*' | grep -v ':$' | sort -u); do
 		mkdir -p "$root$(dirname "$lib")"
 		cp -L "$lib" "$root$lib"
 	done

@@ -262,7 +262,7 @@ TEST_F(iso, pid_namespace_liveness)
 	munmap(b, sizeof(*b));
 }
 
-/* Runs @fn as user and group nobody (65534); its exit status. */
+/* Runs @fn as user and group nobody (65534); its -errno, as a positive status. */
 static int as_nobody(int (*fn)(const char *name), const char *name)
 {
 	int status;
@@ -271,7 +271,7 @@ static int as_nobody(int (*fn)(const char *name), const char *name)
 	if (!pid) {
 		if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
 			_exit(100);
-		_exit(fn(name) ? 1 : 0);
+		_exit(-fn(name) & 0x7f);
 	}
 	waitpid(pid, &status, 0);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 200;
@@ -297,7 +297,7 @@ static int plant_object(const char *name)
 	snprintf(path, sizeof(path), "/shmipc.%s", name);
 	fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0666);
 	if (fd < 0 || fchmod(fd, 0666) || ftruncate(fd, 1 << 20))
-		return -1;
+		return -errno;
 	close(fd);
 	return 0;
 }
@@ -317,7 +317,7 @@ TEST_F(iso, squatted_name_refused)
 		SKIP(return, "needs root to act as another user");
 	uname_of(name, "squat");
 	shmipc_unlink(name, SHMIPC_BACKEND_AUTO);
-	ASSERT_EQ(0, as_nobody(plant_region, name));
+	ASSERT_EQ(0, as_nobody(plant_region, name)) TH_LOG("planting, as nobody: errno");
 	ASSERT_EQ(-EPERM, shmipc_open(name, &o, &shm));
 	ASSERT_NE(NULL, strstr(shmipc_strerror(-EPERM), "another user"));
 	o.flags |= SHMIPC_OPEN_EXCL;
