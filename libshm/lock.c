@@ -16,7 +16,9 @@
  * marks a reclaim as due: the dead peer's other holdings are reclaim.c's,
  * run by the API edge when the call leaves, never from here.
  *
- * With the kmod backend the module wakes sleepers at a death (the death
+ * A contender first spins a little (the lock is held for a few hundred
+ * nanoseconds at most by a live holder). With the kmod backend the module
+ * wakes sleepers at a death (the death
  * count is read before the holder's life is looked at, so a death in
  * between ends the sleep at once); with posix, sleeps are bounded by
  * LOCK_POLL_NS. A live holder that keeps the lock, or a word naming some
@@ -30,12 +32,14 @@
 #include "internal.h"
 
 #define LOCK_POLL_NS	5000000
+#define LOCK_SPINS	200
 
 int shmipc_lock_acquire(struct shmipc *shm, struct shmipc_lock *lock,
 			uint32_t me, bool *recovered)
 {
 	int64_t deadline = 0;	/* read the clock only once contended */
 	uint32_t take = me;
+	unsigned int spins = 0;
 
 	*recovered = false;
 	for (;;) {
@@ -45,6 +49,15 @@ int shmipc_lock_acquire(struct shmipc *shm, struct shmipc_lock *lock,
 							    memory_order_acquire,
 							    memory_order_relaxed))
 			return 0;
+		/*
+		 * Critical sections are short: spin a little before looking at
+		 * the holder's life (a system call on posix) and sleeping.
+		 */
+		if (spins < LOCK_SPINS && !(v & SHMIPC_LOCK_WAITERS)) {
+			spins++;
+			shmipc_cpu_relax();
+			continue;
+		}
 		if (!deadline)
 			deadline = shmipc_deadline((int)shm->lock_timeout_ms);
 		else if (shmipc_expired(deadline))
