@@ -623,17 +623,21 @@ static int deliver(struct shmipc_chan *ch, const struct shmipc_desc *d,
 	}
 	msg->holder = off ? holder : 0;
 	msg->offset = off;
-	err = shmipc_held_add(shm, off, msg->holder, &msg->ticket);
-	if (err) {
-		shmipc_msg_put(shm, off, msg->holder);
-		return err;
-	}
 	msg->size = size;
 	msg->type = d->type;
 	msg->sender = d->sender;
 	msg->seq = d->seq;
 	msg->timestamp_ns = d->timestamp_ns;
 	msg->shm = shm;
+	if (!off) {
+		shmipc_held_seal(shm, msg);	/* inline: nothing shared to track */
+	} else {
+		err = shmipc_held_add(shm, off, msg->holder, &msg->ticket);
+		if (err) {
+			shmipc_msg_put(shm, off, msg->holder);
+			return err;
+		}
+	}
 	atomic_fetch_add_explicit(&c->msgs_out, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->bytes_out, size, memory_order_relaxed);
 	atomic_store_explicit(&c->last_receiver, shmipc_self_pid(),

@@ -77,18 +77,22 @@ struct view {
 	struct blk *b;
 };
 
-static bool view_at(const struct shmipc *shm, uint64_t off, struct view *v)
+/*
+ * One unsigned comparison checks that the header lies inside the heap: an
+ * @off below heap_off wraps to a huge @rel. (A validated heap holds at
+ * least two headers, so the right-hand side cannot wrap.)
+ */
+static inline bool view_at(const struct shmipc *shm, uint64_t off, struct view *v)
 {
-	uint64_t word;
+	uint64_t lo = shm->heap_off, hi = shm->heap_end, rel = off - lo, word;
 	struct blk *b;
 
-	if (!shm_range_ok(off, BLK_HDR, shm->heap_off, shm->heap_end) ||
-	    (off - shm->heap_off) % TLSF_ALIGN)
+	if (rel > hi - lo - BLK_HDR || (rel & (TLSF_ALIGN - 1)))
 		return false;
 	b = (struct blk *)(shm->base + off);
 	word = shm_ld64(&b->size);
 	if (shm_ld32(&b->magic) != BLK_MAGIC ||
-	    (word & ~BLK_FLAGS) > shm->heap_end - off - BLK_HDR)
+	    (word & ~BLK_FLAGS) > hi - off - BLK_HDR)
 		return false;
 	v->off = off;
 	v->size = word & ~BLK_FLAGS;
@@ -108,11 +112,10 @@ static bool free_view(const struct shmipc *shm, uint64_t off, struct view *v)
 	return view_at(shm, off, v) && v->free && v->size >= BLK_MIN;
 }
 
-/* The used block whose payload is at @off. */
-static bool used_view(const struct shmipc *shm, uint64_t off, struct view *v)
+/* The used block whose payload is at @off (an @off below BLK_HDR wraps). */
+static inline bool used_view(const struct shmipc *shm, uint64_t off, struct view *v)
 {
-	return off >= BLK_HDR && view_at(shm, off - BLK_HDR, v) && !v->free &&
-	       v->size;
+	return view_at(shm, off - BLK_HDR, v) && !v->free && v->size;
 }
 
 static struct links *links_of(const struct shmipc *shm, uint64_t off)

@@ -334,6 +334,7 @@ struct shmipc_held_ent {
 #define SHMIPC_HELD_CHUNKS	64u	/* a handle holds at most 65536 messages */
 
 struct shmipc_held {
+	uint64_t secret;		/* keys inline messages' seals */
 	pthread_mutex_t grow;		/* adding a chunk */
 	struct shmipc_held_ent *_Atomic chunk[SHMIPC_HELD_CHUNKS];
 	_Atomic uint32_t nchunks;
@@ -447,7 +448,16 @@ int shmipc_region_validate(struct shmipc *shm, struct shmipc_parts *p);
 
 /* ---- peer.c: identity and liveness ---- */
 
-uint32_t shmipc_self_pid(void);
+extern _Atomic uint32_t shmipc_cached_pid;
+uint32_t shmipc_self_pid_slow(void);
+
+/* The caller's pid, cached (dropped in a fork()ed child by an atfork handler). */
+static inline uint32_t shmipc_self_pid(void)
+{
+	uint32_t pid = atomic_load_explicit(&shmipc_cached_pid, memory_order_relaxed);
+
+	return __builtin_expect(pid != 0, 1) ? pid : shmipc_self_pid_slow();
+}
 void shmipc_peers_init(struct shmipc *shm, const struct shmipc_parts *p);
 int shmipc_peers_validate(struct shmipc *shm, const struct shmipc_parts *p);
 int shmipc_peer_attach(struct shmipc *shm, bool again, uint32_t *predecessor);
@@ -712,8 +722,9 @@ void shmipc_endpoint_init(void);
 
 int shmipc_held_add(struct shmipc *shm, uint64_t off, uint32_t holder,
 		    uint32_t *ticket);
-int shmipc_held_ref(struct shmipc *shm, const struct shmipc_msg *m);
-int shmipc_held_release(struct shmipc *shm, const struct shmipc_msg *m);
+void shmipc_held_seal(struct shmipc *shm, struct shmipc_msg *m);
+int shmipc_held_ref(struct shmipc *shm, struct shmipc_msg *m);
+int shmipc_held_release(struct shmipc *shm, struct shmipc_msg *m);
 void shmipc_held_release_all(struct shmipc *shm);
 void shmipc_held_init(struct shmipc *shm);
 void shmipc_held_reset(struct shmipc *shm);

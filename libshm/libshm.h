@@ -198,8 +198,9 @@ struct shmipc_msg {
 	uint64_t timestamp_ns;		/* CLOCK_MONOTONIC at send */
 	uint64_t offset;		/* of data in the region; 0 when inline */
 	struct shmipc *shm;
-	uint32_t holder;		/* broadcast: subscriber index + 1; else 0 */
-	uint32_t ticket;		/* names it in its handle's held table */
+	uint32_t holder;		/* broadcast: subscriber index + 1; inline:
+					 * its extra references; else 0 */
+	uint32_t ticket;		/* names it to its handle (checked by release) */
 	/* Payloads of up to 64 bytes travel in the descriptor and are copied
 	 * here: then data points into this struct, so do not move it. */
 	unsigned char inline_data[64];
@@ -266,7 +267,10 @@ int shmipc_recv(struct shmipc_chan *ch, struct shmipc_msg *msg, int timeout_ms);
 /*
  * Another reference on a received message (release it as often); kept in
  * the process. The last release gives the message back. Releasing a message
- * twice, or a struct recv never filled, is -EINVAL and frees nothing.
+ * twice, or a struct recv never filled, is -EINVAL and frees nothing. (A
+ * message of up to 64 bytes is a copy that holds nothing in the region: it
+ * counts its references in its own struct, and a copy of the struct is
+ * the caller's.)
  */
 int shmipc_msg_ref(struct shmipc_msg *msg);
 int shmipc_msg_release(struct shmipc_msg *msg);

@@ -8,8 +8,8 @@
  * nothing shared.
  *
  * The held table. Each region handle keeps, in the process, an entry per
- * message it received and has not released: the payload, the holder, a
- * generation and the process's own reference count (1, plus one per
+ * heap message it received and has not released: the payload, the holder,
+ * a generation and the process's own reference count (1, plus one per
  * shmipc_msg_ref()). A struct shmipc_msg carries a ticket, (generation,
  * index), naming its entry. Releasing checks the ticket against the entry
  * (the same generation, payload and holder, still held) before it touches
@@ -19,17 +19,30 @@
  * The last local release gives back the shared reference; extra references
  * never reach the region, so a reclaim drops exactly what a dead process
  * held.
+ *
+ * Inline messages hold nothing shared, so they need no entry, and the
+ * hot path of small messages touches no shared or contended word for them:
+ * the ticket is a seal, a hash of the message's fields keyed by a secret
+ * of the handle (SEAL_BIT set), and the struct counts its own extra
+ * references in its holder field. Releasing checks the seal, and the last
+ * release breaks it, so releasing the same struct again, or one no recv
+ * filled, is -EINVAL (a forged seal passes with probability 2^-31, and
+ * frees nothing even then). A copy of an inline message is the caller's.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
+#define SEAL_BIT	0x80000000u	/* the ticket of an inline message */
 #define INDEX_BITS	16
 #define INDEX_MASK	((1u << INDEX_BITS) - 1)
-#define GEN_MASK	((1u << (32 - INDEX_BITS)) - 1)
+#define GEN_MASK	((1u << (31 - INDEX_BITS)) - 1)	/* below SEAL_BIT */
 
 _Static_assert(SHMIPC_HELD_CHUNK * SHMIPC_HELD_CHUNKS <= 1u << INDEX_BITS,
 	       "a ticket's index names every entry");
@@ -41,10 +54,48 @@ _Static_assert(SHMIPC_HELD_CHUNK * SHMIPC_HELD_CHUNKS <= 1u << INDEX_BITS,
  * compare-and-swap. Chunks of entries are only ever added (under @grow) and
  * freed when the handle closes, so an index once valid stays readable.
  */
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	return x ^ x >> 33;
+}
+
+static uint64_t new_secret(void)
+{
+	struct timespec ts;
+	uint64_t s = 0;
+
+	if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != sizeof(s)) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		s = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 32 ^ (uint64_t)getpid();
+	}
+	return mix(s);
+}
+
 void shmipc_held_init(struct shmipc *shm)
 {
 	memset(&shm->held, 0, sizeof(shm->held));
+	shm->held.secret = new_secret();
 	pthread_mutex_init(&shm->held.grow, NULL);
+}
+
+/* The seal of inline message @m (see the top). */
+static uint32_t seal(const struct shmipc_held *h, const struct shmipc_msg *m)
+{
+	uint64_t x = h->secret ^ m->seq ^ (uint64_t)m->type << 32 ^ m->size ^
+		     (uint64_t)m->sender << 48 ^ (uint64_t)(uintptr_t)m->data;
+
+	return (uint32_t)mix(x) | SEAL_BIT;
+}
+
+/* An inline message just received: sealed, no extra reference. */
+void shmipc_held_seal(struct shmipc *shm, struct shmipc_msg *m)
+{
+	m->holder = 0;
+	m->ticket = seal(&shm->held, m);
 }
 
 /*
@@ -59,6 +110,7 @@ void shmipc_held_reset(struct shmipc *shm)
 	for (i = 0; i < n; i++)
 		free(atomic_load(&shm->held.chunk[i]));
 	memset(&shm->held, 0, sizeof(shm->held));
+	shm->held.secret = new_secret();
 	pthread_mutex_init(&shm->held.grow, NULL);
 }
 
@@ -162,8 +214,9 @@ int shmipc_held_add(struct shmipc *shm, uint64_t off, uint32_t holder,
 	struct shmipc_held *h = &shm->held;
 	struct shmipc_held_ent *e;
 	uint32_t idx, gen;
-	int err = pop_free(h, &idx);
+	int err;
 
+	err = pop_free(h, &idx);
 	if (err)
 		return err;
 	e = ent(h, idx);
@@ -212,10 +265,24 @@ static int adjust(struct shmipc_held *h, const struct shmipc_msg *m, int delta,
 	return 0;
 }
 
-int shmipc_held_ref(struct shmipc *shm, const struct shmipc_msg *m)
+/* An inline message still sealed by this handle, not released for good. */
+static bool sealed(const struct shmipc_held *h, const struct shmipc_msg *m)
+{
+	return !m->offset && (m->ticket & SEAL_BIT) && m->ticket == seal(h, m);
+}
+
+int shmipc_held_ref(struct shmipc *shm, struct shmipc_msg *m)
 {
 	uint32_t left;
 
+	if (m->ticket & SEAL_BIT) {
+		if (!sealed(&shm->held, m))
+			return -EINVAL;
+		if (m->holder == UINT32_MAX)
+			return -EOVERFLOW;
+		m->holder++;		/* the struct counts its own */
+		return 0;
+	}
 	return adjust(&shm->held, m, 1, &left);
 }
 
@@ -229,10 +296,21 @@ int shmipc_msg_put(struct shmipc *shm, uint64_t off, uint32_t holder)
 	return shmipc_block_put(shm, off);
 }
 
-int shmipc_held_release(struct shmipc *shm, const struct shmipc_msg *m)
+int shmipc_held_release(struct shmipc *shm, struct shmipc_msg *m)
 {
 	uint32_t left;
-	int err = adjust(&shm->held, m, -1, &left);
+	int err;
+
+	if (m->ticket & SEAL_BIT) {
+		if (!sealed(&shm->held, m))
+			return -EINVAL;
+		if (m->holder)
+			m->holder--;
+		else
+			m->ticket = 0;	/* released: the seal is broken */
+		return 0;
+	}
+	err = adjust(&shm->held, m, -1, &left);
 
 	if (err)
 		return err;		/* released already, or never received */

@@ -47,12 +47,12 @@
  * (A child made by a raw clone() that bypasses the atfork handlers must not
  * use handles inherited from its parent.)
  */
-static _Atomic uint32_t cached_pid;
+_Atomic uint32_t shmipc_cached_pid;
 static _Atomic uint64_t cached_pidns;
 
 static void forget_pid(void)
 {
-	atomic_store_explicit(&cached_pid, 0, memory_order_relaxed);
+	atomic_store_explicit(&shmipc_cached_pid, 0, memory_order_relaxed);
 	atomic_store_explicit(&cached_pidns, 0, memory_order_relaxed);
 }
 
@@ -61,14 +61,12 @@ __attribute__((constructor)) static void register_atfork(void)
 	pthread_atfork(NULL, NULL, forget_pid);
 }
 
-uint32_t shmipc_self_pid(void)
+/* shmipc_self_pid()'s slow path (internal.h): the first call in a process. */
+uint32_t shmipc_self_pid_slow(void)
 {
-	uint32_t pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
+	uint32_t pid = (uint32_t)getpid();
 
-	if (!pid) {
-		pid = (uint32_t)getpid();
-		atomic_store_explicit(&cached_pid, pid, memory_order_relaxed);
-	}
+	atomic_store_explicit(&shmipc_cached_pid, pid, memory_order_relaxed);
 	return pid;
 }
 

@@ -178,10 +178,18 @@ TEST_F(api, double_and_wild_release)
 		copy = m;
 		ASSERT_EQ(0, shmipc_msg_release(&m));
 		ASSERT_EQ(-EINVAL, shmipc_msg_release(&m)) TH_LOG("second release");
-		ASSERT_EQ(-EINVAL, shmipc_msg_release(&copy)) TH_LOG("a copy's");
 		ASSERT_EQ(-EINVAL, shmipc_msg_ref(&m));
+		/* A heap message's entry is gone; an inline copy is the caller's. */
+		ASSERT_EQ(i ? -EINVAL : 0, shmipc_msg_release(&copy)) TH_LOG("a copy's");
 	}
-	/* The slot and payload of the first are someone else's now. */
+	/* An inline message counts its references in the struct. */
+	ASSERT_EQ(0, shmipc_send(ch, "tiny", 4, 1, 0));
+	ASSERT_EQ(0, shmipc_recv(ch, &m, 0));
+	ASSERT_EQ(0, shmipc_msg_ref(&m));
+	ASSERT_EQ(0, shmipc_msg_release(&m));
+	ASSERT_EQ(0, shmipc_msg_release(&m));
+	ASSERT_EQ(-EINVAL, shmipc_msg_release(&m));
+	/* The slot and payload of the heap one are someone else's now. */
 	ASSERT_EQ(0, shmipc_send(ch, big, sizeof(big), 2, 0));
 	ASSERT_EQ(0, shmipc_send(ch, big, sizeof(big), 3, 0));
 	ASSERT_EQ(0, shmipc_recv(ch, &m, 0));
@@ -201,6 +209,11 @@ TEST_F(api, double_and_wild_release)
 	memset(&garbage, 0xa5, sizeof(garbage));
 	ASSERT_EQ(-EINVAL, shmipc_msg_release(&garbage));
 	ASSERT_EQ(-EINVAL, shmipc_msg_ref(&garbage));
+	garbage.shm = self->shm;		/* a live handle, garbage otherwise */
+	garbage.offset = 0;
+	ASSERT_EQ(-EINVAL, shmipc_msg_release(&garbage));
+	garbage.offset = 4096;
+	ASSERT_EQ(-EINVAL, shmipc_msg_release(&garbage));
 	ASSERT_EQ(0, shmipc_recv(ch, &m, 0));
 	garbage = m;
 	garbage.ticket ^= 1;
