@@ -6,6 +6,9 @@
 
 SHELL    := /bin/bash
 BUILD    ?= build
+# One spelling of the build folder (relative inside the tree), so that the
+# dependency files name the same targets whoever wrote them.
+override BUILD := $(patsubst $(CURDIR)/%,%,$(abspath $(BUILD)))
 CACHE    := $(BUILD)/cache
 KSRC     := $(CACHE)/linux-src
 KSFT_HDR := $(KSRC)/tools/testing/selftests/kselftest_harness.h
