@@ -168,12 +168,13 @@ static int shmipc_ioctl_peers(struct file *file, struct shmipc_peers __user *uar
 		err = -ENOMEM;
 		goto free_arrays;
 	}
-	spin_lock(&r->attach_lock);
+	spin_lock_irq(&r->attach_lock);	/* irq: see shmipc_attach_clear() */
 	deaths = r->status->deaths;
 	for (i = 0; i < SHMIPC_MAX_PEERS; i++) {
 		struct shmipc_attach *p = r->slots[i];
 
-		if (!p)
+		/* Not yet a peer, or its opener has exited (its kill is queued). */
+		if (!p || !p->published || !shmipc_attach_alive(p))
 			continue;
 		if (total < arg.capacity) {
 			snap[total].owner = get_pid(p->owner);
@@ -181,7 +182,7 @@ static int shmipc_ioctl_peers(struct file *file, struct shmipc_peers __user *uar
 		}
 		total++;
 	}
-	spin_unlock(&r->attach_lock);
+	spin_unlock_irq(&r->attach_lock);
 	n = min(total, arg.capacity);
 	for (i = 0; i < n; i++) {
 		ents[i].id = snap[i].token;
@@ -234,6 +235,7 @@ static int shmipc_ioctl_attach(struct file *file,
 		put_unused_fd(fd);
 		return -EFAULT;
 	}
+	shmipc_region_file_publish(nfile);
 	fd_install(fd, nfile);
 	return 0;
 }
@@ -259,80 +261,6 @@ static long shmipc_region_ioctl(struct file *file, unsigned int cmd,
 	return -ENOTTY;
 }
 
-/*
- * Marks @a dead: its token leaves the status page, then the death count
- * moves, then every death waiter and poll()er is woken. A reader that finds
- * the count unchanged after reading a token therefore read the token before
- * it was cleared; shmipc_wait_wake_deaths() explains why a waiter cannot
- * sleep through the death.
- */
-static void shmipc_attach_kill(struct shmipc_attach *a)
-{
-	struct shmipc_region *r = a->r;
-	struct shmipc_status *st = r->status;
-
-	spin_lock(&r->attach_lock);
-	if (a->dead) {
-		spin_unlock(&r->attach_lock);
-		return;
-	}
-	a->dead = true;
-	r->slots[a->token & SHMIPC_PEER_SLOT_MASK] = NULL;
-	WRITE_ONCE(st->peers[a->token & SHMIPC_PEER_SLOT_MASK], 0);
-	WRITE_ONCE(st->nr_alive, st->nr_alive - 1);
-	smp_wmb();	/* the token is gone before the count moves */
-	WRITE_ONCE(st->deaths, st->deaths + 1);
-	spin_unlock(&r->attach_lock);
-	shmipc_wait_wake_deaths(r);
-	wake_up_interruptible_poll(&r->death_wq, EPOLLPRI);
-}
-
-/* A new attachment in a free slot, or -EUSERS. */
-static struct shmipc_attach *shmipc_attach_new(struct shmipc_region *r)
-{
-	struct shmipc_attach *a;
-	u32 slot, gen;
-
-	a = kzalloc(sizeof(*a), GFP_KERNEL_ACCOUNT);
-	if (!a)
-		return ERR_PTR(-ENOMEM);
-	a->r = r;
-	a->owner = get_pid(task_tgid(current));
-	spin_lock(&r->attach_lock);
-	for (slot = 0; slot < SHMIPC_MAX_PEERS; slot++)
-		if (!r->slots[slot])
-			break;
-	if (slot == SHMIPC_MAX_PEERS) {
-		spin_unlock(&r->attach_lock);
-		put_pid(a->owner);
-		kfree(a);
-		return ERR_PTR(-EUSERS);
-	}
-	gen = r->next_gen;
-	r->next_gen = gen + 1 < BIT(30 - SHMIPC_PEER_SLOT_BITS) ? gen + 1 : 1;
-	a->token = gen << SHMIPC_PEER_SLOT_BITS | slot;
-	a->seen = r->status->deaths;
-	r->slots[slot] = a;
-	WRITE_ONCE(r->status->nr_alive, r->status->nr_alive + 1);
-	WRITE_ONCE(r->status->peers[slot], a->token);
-	spin_unlock(&r->attach_lock);
-	return a;
-}
-
-/*
- * Called on every close of an fd of the file. Only the owner's exit kills
- * the attachment here: a child that inherited the fd, or a process it was
- * passed to, keeps the file open but is not the peer the token names.
- */
-static int shmipc_region_flush(struct file *file, fl_owner_t id)
-{
-	struct shmipc_attach *a = file->private_data;
-
-	if ((current->flags & PF_EXITING) && task_tgid(current) == a->owner)
-		shmipc_attach_kill(a);
-	return 0;
-}
-
 static __poll_t shmipc_region_poll(struct file *file, poll_table *wait)
 {
 	struct shmipc_attach *a = file->private_data;
@@ -347,9 +275,7 @@ static int shmipc_region_release(struct inode *inode, struct file *file)
 	struct shmipc_attach *a = file->private_data;
 	struct shmipc_region *r = a->r;
 
-	shmipc_attach_kill(a);
-	put_pid(a->owner);
-	kfree(a);
+	shmipc_attach_release(a);
 	atomic_dec(&r->nr_fds);
 	shmipc_region_put(r);
 	return 0;
@@ -358,7 +284,6 @@ static int shmipc_region_release(struct inode *inode, struct file *file)
 static const struct file_operations shmipc_region_fops = {
 	.owner = THIS_MODULE,
 	.release = shmipc_region_release,
-	.flush = shmipc_region_flush,
 	.poll = shmipc_region_poll,
 	.mmap = shmipc_region_mmap,
 	.unlocked_ioctl = shmipc_region_ioctl,
@@ -367,10 +292,14 @@ static const struct file_operations shmipc_region_fops = {
 };
 
 /**
- * shmipc_region_file() - a new region file
+ * shmipc_region_file() - a new region file, its attachment not yet published
  * @r:		the region; the caller's reference passes to the file on
  *		success and stays the caller's on failure
  * @access:	SHMIPC_ACCESS_RDONLY or SHMIPC_ACCESS_RDWR
+ *
+ * The caller publishes it (shmipc_region_file_publish()) right before it
+ * installs the fd, after every step that can fail: a file released before
+ * that counts no death.
  *
  * Return: the file, or an ERR_PTR.
  */
@@ -385,14 +314,20 @@ struct file *shmipc_region_file(struct shmipc_region *r, u32 access)
 		return ERR_CAST(a);
 	file = anon_inode_getfile("[shmipc]", &shmipc_region_fops, a, flags);
 	if (IS_ERR(file))
-		goto kill_attach;
+		goto release_attach;
 	atomic_inc(&r->nr_fds);
 	return file;
 
-kill_attach:
-	shmipc_attach_kill(a);
-	put_pid(a->owner);
-	kfree(a);
+release_attach:
+	shmipc_attach_release(a);
 	return file;
 }
 
+/**
+ * shmipc_region_file_publish() - the file's attachment becomes a live peer
+ * @file:	a file shmipc_region_file() made, about to be installed
+ */
+void shmipc_region_file_publish(struct file *file)
+{
+	shmipc_attach_publish(file->private_data);
+}

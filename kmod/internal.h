@@ -23,7 +23,10 @@
 #include <linux/types.h>
 #include <linux/uidgid.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
 #include <linux/shmipc.h>
+
+struct shmipc_ns;	/* region.c */
 
 #define SHMIPC_WAIT_HASH_BITS	5
 #define SHMIPC_WAIT_BUCKETS	BIT(SHMIPC_WAIT_HASH_BITS)
@@ -39,19 +42,29 @@ struct shmipc_wait_bucket {
 };
 
 /**
- * struct shmipc_attach - an attachment: one region file
+ * struct shmipc_attach - an attachment: one region file (attach.c)
  * @r:		its region
  * @owner:	thread group of the process that opened it
+ * @uid:	the opener's fsuid, for the fair share of slots
  * @token:	(generation << SHMIPC_PEER_SLOT_BITS) | slot
  * @seen:	the death count the last SHMIPC_IOC_PEERS returned (poll)
- * @dead:	under @r->attach_lock
+ * @published:	its token is in the status page; under @r->attach_lock
+ * @dead:	under @r->attach_lock (taken with interrupts off)
+ * @armed:	@exit_wait is on @owner's wait_pidfd
+ * @exit_wait:	woken as @owner's thread group exits
+ * @exit_work:	wakes the death waiters after an exit recorded the death
  */
 struct shmipc_attach {
 	struct shmipc_region *r;
 	struct pid *owner;
+	kuid_t uid;
 	u32 token;
 	u32 seen;
+	bool published;
 	bool dead;
+	bool armed;
+	struct wait_queue_entry exit_wait;
+	struct work_struct exit_work;
 };
 
 /**
@@ -78,6 +91,8 @@ struct shmipc_attach {
  * @status_page: the read-only status page
  * @status:	its kernel address
  * @death_wq:	poll()ers waiting for a death
+ * @creating:	named while its pages are allocated; under shmipc_mutex
+ * @ns:		the IPC namespace its name lives in (region.c)
  */
 struct shmipc_region {
 	refcount_t ref;
@@ -102,6 +117,8 @@ struct shmipc_region {
 	struct page *status_page;
 	struct shmipc_status *status;
 	wait_queue_head_t death_wq;
+	bool creating;
+	struct shmipc_ns *ns;
 };
 
 /* Module parameters (main.c); read with READ_ONCE, they are writable. */
@@ -109,6 +126,7 @@ extern unsigned long shmipc_max_region_size;
 extern unsigned int shmipc_max_regions;
 extern unsigned long shmipc_max_total_bytes;
 extern unsigned long shmipc_max_user_bytes;
+extern unsigned int shmipc_max_user_regions;
 
 /* region.c */
 int shmipc_region_create(const char *name, u64 size, umode_t mode,
@@ -124,8 +142,17 @@ void shmipc_region_destroy_all(void);
 void shmipc_debugfs_init(void);
 void shmipc_debugfs_exit(void);
 
+bool shmipc_region_capable(const struct shmipc_region *r, int cap);
+
 /* file.c */
 struct file *shmipc_region_file(struct shmipc_region *r, u32 access);
+void shmipc_region_file_publish(struct file *file);
+
+/* attach.c */
+struct shmipc_attach *shmipc_attach_new(struct shmipc_region *r);
+void shmipc_attach_publish(struct shmipc_attach *a);
+void shmipc_attach_release(struct shmipc_attach *a);
+bool shmipc_attach_alive(struct shmipc_attach *a);
 
 /* wait.c */
 void shmipc_wait_init(struct shmipc_region *r);

@@ -33,6 +33,19 @@ unsigned long shmipc_max_user_bytes;
 module_param_named(max_user_bytes, shmipc_max_user_bytes, ulong, 0644);
 MODULE_PARM_DESC(max_user_bytes, "Most bytes in one user's live regions (0: a quarter of RAM)");
 
+unsigned int shmipc_max_user_regions;
+module_param_named(max_user_regions, shmipc_max_user_regions, uint, 0644);
+MODULE_PARM_DESC(max_user_regions, "Most live regions of one user (0: a quarter of max_regions)");
+
+/* Read-only: whether this build keeps a registry per IPC namespace. */
+#ifdef SHMIPC_HAVE_IPC_NS
+static bool ipc_namespaces = true;
+#else
+static bool ipc_namespaces;
+#endif
+module_param(ipc_namespaces, bool, 0444);
+MODULE_PARM_DESC(ipc_namespaces, "Y: region names are per IPC namespace; N: one registry for the host (kernels that do not export put_ipc_ns)");
+
 static ushort dev_mode = 0666;
 module_param(dev_mode, ushort, 0444);
 MODULE_PARM_DESC(dev_mode, "Mode of /dev/shmipc (default 0666; region modes are the fine-grained gate)");
@@ -113,6 +126,7 @@ static int shmipc_ioctl_create(struct shmipc_create __user *uarg)
 		err = -EFAULT;
 		goto put_file;
 	}
+	shmipc_region_file_publish(file);
 	fd_install(fd, file);
 	return 0;
 
@@ -162,6 +176,7 @@ static int shmipc_ioctl_open(struct shmipc_open __user *uarg)
 		fput(file);
 		return -EFAULT;
 	}
+	shmipc_region_file_publish(file);
 	fd_install(fd, file);
 	return 0;
 }

@@ -42,6 +42,8 @@
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/string.h>
+#include <linux/time_namespace.h>
+#include <linux/nsproxy.h>
 #include <linux/uaccess.h>
 
 #include "internal.h"
@@ -99,6 +101,28 @@ static u32 shmipc_read_word(struct shmipc_region *r, u64 offset)
 
 	kunmap_local(addr);
 	return val;
+}
+
+/*
+ * The caller's deadline on the host's CLOCK_MONOTONIC, in ns, or 0 for
+ * none. An absolute deadline is read as the caller's time namespace reads
+ * the clock (as futex(2) does); SHMIPC_WAIT_RELATIVE counts from now. A
+ * deadline already past gives the smallest one, which expires at once.
+ */
+static s64 shmipc_host_deadline(const struct shmipc_wait *arg)
+{
+	s64 d = arg->deadline_ns, now;
+
+	if (!d)
+		return 0;
+	if (arg->flags & SHMIPC_WAIT_RELATIVE) {
+		now = ktime_get_ns();
+		return d > S64_MAX - now ? S64_MAX : now + d;
+	}
+#ifdef CONFIG_TIME_NS
+	d -= timespec64_to_ns(&current->nsproxy->time_ns->offsets.monotonic);
+#endif
+	return d > 0 ? d : 1;
 }
 
 /* Sleep until woken, a signal, or the deadline. */
@@ -171,7 +195,7 @@ int shmipc_ioctl_wait(struct shmipc_region *r, struct shmipc_wait __user *uarg)
 	atomic_inc(&r->nr_waiters);
 	spin_unlock(&b->lock);
 
-	ret = shmipc_sleep(&w, arg.deadline_ns);
+	ret = shmipc_sleep(&w, shmipc_host_deadline(&arg));
 
 	spin_lock(&b->lock);
 	if (w.woken)	/* a wake consumed for us is reported */

@@ -17,12 +17,16 @@
  * reuses of a slot. The module publishes the tokens of the live attachments
  * in a read-only status page (struct shmipc_status), mapped from the region
  * fd at SHMIPC_STATUS_OFFSET, so that liveness costs one load. An attachment
- * dies when its file is released for any reason, or when the process that
- * opened it exits, even while a process it fork()ed, or one it passed the fd
- * to, still holds the file: the token names the opener, so a process that
- * inherits or receives a region fd opens the region itself to be a peer.
- * A death wakes every SHMIPC_WAIT_PEER_DEATH waiter of the region and every
- * poll()er of its region fds (EPOLLPRI).
+ * dies when its file is released for any reason, or when the process (the
+ * whole thread group) that opened it has exited, whoever still holds the
+ * file: a process it fork()ed or passed the fd to, a clone() sharing its fd
+ * table, the image it exec()ed. The death is seen from the process's exit
+ * itself, as pidfd poll sees it, never from an fd table; a thread's exit
+ * never kills an attachment. The token names the opener, so a process that
+ * inherits or receives a region fd opens the region itself (or ATTACH) to
+ * be a peer. A death wakes every SHMIPC_WAIT_PEER_DEATH waiter of the
+ * region and every poll()er of its region fds (EPOLLPRI); a CREATE, OPEN
+ * or ATTACH that fails counts none.
  *
  * Every struct has a fixed size and explicit padding, so the layout is the
  * same for 32- and 64-bit callers. Fields named "reserved" and every flag bit
@@ -61,10 +65,17 @@
 #define SHMIPC_ACCESS_RDONLY	SHMIPC_ACCESS_READ
 #define SHMIPC_ACCESS_RDWR	(SHMIPC_ACCESS_READ | SHMIPC_ACCESS_WRITE)
 
-/* Attachments per region, and the token layout (see the top). */
+/*
+ * Attachments per region, and the token layout (see the top). Of the
+ * SHMIPC_MAX_PEERS slots, SHMIPC_OWNER_SLOTS are kept for the region's owner
+ * and holders of CAP_IPC_OWNER, and any other user may hold at most
+ * SHMIPC_USER_SLOTS: past either, OPEN and ATTACH give -EUSERS.
+ */
 #define SHMIPC_MAX_PEERS	512
 #define SHMIPC_PEER_SLOT_BITS	9
 #define SHMIPC_PEER_SLOT_MASK	(SHMIPC_MAX_PEERS - 1)
+#define SHMIPC_OWNER_SLOTS	64
+#define SHMIPC_USER_SLOTS	128
 
 /* mmap() offset of the read-only status page; regions are smaller. */
 #define SHMIPC_STATUS_OFFSET	_BITULL(40)
@@ -72,7 +83,8 @@
 
 /* struct shmipc_wait.flags */
 #define SHMIPC_WAIT_PEER_DEATH	0x1U	/* wake with -EOWNERDEAD on a death */
-#define SHMIPC_WAIT_FLAGS	SHMIPC_WAIT_PEER_DEATH
+#define SHMIPC_WAIT_RELATIVE	0x2U	/* deadline_ns is a timeout from now */
+#define SHMIPC_WAIT_FLAGS	(SHMIPC_WAIT_PEER_DEATH | SHMIPC_WAIT_RELATIVE)
 
 /* struct shmipc_peer_entry.flags */
 #define SHMIPC_PEER_SELF	0x1U	/* the attachment of the fd asked */
@@ -99,13 +111,21 @@
  * opens an existing one read-write (then @mode is ignored and @size must not
  * exceed the existing size).
  *
+ * Names are per IPC namespace where the kernel lets a module hold one
+ * (6.12 and later): a name created in one is neither seen nor opened from
+ * another; on older kernels they are global to the host.
+ *
  * Returns 0, or -EINVAL (bad name, zero size, unknown flag or mode bit,
  * nonzero reserved, @size larger than an existing region), -EEXIST (exists
- * and SHMIPC_CREATE_EXCL), -E2BIG (@size above the max_region_size module
- * parameter), -ENOSPC (max_regions, max_total_bytes or max_user_bytes would
- * be exceeded), -ENOMEM (no memory, or the memory cgroup's limit), -EACCES
- * (opening an existing region the caller may not read and write), -EUSERS
- * (SHMIPC_MAX_PEERS attachments exist), -EMFILE.
+ * and SHMIPC_CREATE_EXCL), -E2BIG (@size, rounded up to pages, above the
+ * max_region_size module parameter), -ENOSPC (one of the limits: max_regions
+ * live regions in all, max_user_regions of the caller's, max_total_bytes in
+ * all, max_user_bytes of the caller's; two CREATEs of one new name charge
+ * the limits once), -ENOMEM (no memory, or the memory cgroup's limit),
+ * -EACCES (opening an existing region the caller may not read and write),
+ * -EUSERS (no attachment slot the caller may use, see SHMIPC_OWNER_SLOTS),
+ * -EINTR (a fatal signal while another CREATE of the name completed),
+ * -EMFILE.
  */
 struct shmipc_create {
 	char  name[SHMIPC_NAME_MAX];
@@ -127,8 +147,9 @@ struct shmipc_create {
  *
  * Returns 0, or -EINVAL (bad name, @access not one of the two values,
  * nonzero reserved), -ENOENT (no region of that name), -EACCES (the region's
- * owner, group and mode deny the access asked), -EUSERS (SHMIPC_MAX_PEERS
- * attachments exist), -EMFILE.
+ * owner, group and mode deny the access asked), -EUSERS (no attachment
+ * slot the caller may use: all taken, or SHMIPC_USER_SLOTS of the caller's
+ * user, or only the SHMIPC_OWNER_SLOTS kept for the owner left), -EMFILE.
  */
 struct shmipc_open {
 	char  name[SHMIPC_NAME_MAX];
@@ -221,9 +242,11 @@ struct shmipc_status {
  * struct shmipc_wait - SHMIPC_IOC_WAIT argument (region fd)
  * @offset:	byte offset of a 4-byte aligned __u32 inside the region
  * @expected:	sleep only while the word holds this value
- * @flags:	0 or SHMIPC_WAIT_PEER_DEATH
- * @deadline_ns: absolute CLOCK_MONOTONIC time to give up at, in ns;
- *		0 waits without a deadline
+ * @flags:	SHMIPC_WAIT_PEER_DEATH, SHMIPC_WAIT_RELATIVE, or 0
+ * @deadline_ns: absolute CLOCK_MONOTONIC time to give up at, in ns, as the
+ *		caller's time namespace reads that clock; with
+ *		SHMIPC_WAIT_RELATIVE, a timeout in ns from now; 0 waits
+ *		without a deadline
  * @deaths:	with SHMIPC_WAIT_PEER_DEATH: sleep only while the region's
  *		death count (struct shmipc_status.deaths) equals this; else 0
  * @reserved:	must be zero
@@ -355,7 +378,7 @@ struct shmipc_peers {
  *
  * How a process that inherited a region fd over fork(), or received one,
  * becomes a peer of its own. Returns 0, or -EINVAL (nonzero reserved),
- * -EUSERS, -ENOMEM, -EMFILE.
+ * -EUSERS (as for SHMIPC_IOC_OPEN), -ENOMEM, -EMFILE.
  */
 struct shmipc_attach_req {
 	__s32 fd;
