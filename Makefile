@@ -23,7 +23,8 @@ KERNELS   = $(shell scripts/kernels.sh)
 # Every object and program also writes its header dependencies (.d).
 DEPFLAGS := -MMD -MP
 
-SELFTESTS := regions_test wait_test fuzz_test peers_test module_test
+SELFTESTS := regions_test limits_test wait_test fuzz_test peers_test namespaces_test \
+	module_test
 SELFTEST_BINS := $(SELFTESTS:%=$(BUILD)/selftests/%)
 # The kselftest harness is written for -Wall; its macros trip these extras.
 SELFTEST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror \

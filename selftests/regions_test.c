@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * /dev/shmipc device calls and region files: CREATE, OPEN, UNLINK, LIST,
- * INFO, mmap rules, sharing between processes, permissions, limits and
- * lifetime.
+ * INFO, mmap rules, sharing between processes, permissions and lifetime
+ * (the limits are limits_test.c's).
  */
 #define _GNU_SOURCE
 #include <grp.h>
@@ -556,87 +556,6 @@ TEST_F(dev, permissions)
 	ASSERT_LE(0, fd);
 	close(fd);
 	ASSERT_EQ(0, region_unlink(self->dev, self->name));
-}
-
-FIXTURE(limits) {
-	int dev;
-	char name[SHMIPC_NAME_MAX];
-	long long saved[4];
-};
-
-static const char *const limit_params[] = {
-	"max_region_size", "max_regions", "max_total_bytes", "max_user_bytes",
-};
-
-FIXTURE_SETUP(limits)
-{
-	int i;
-
-	DEV_OPEN_OR_SKIP(self->dev);
-	uname_of(self->name, "lim");
-	for (i = 0; i < 4; i++)
-		self->saved[i] = param_get(limit_params[i]);
-	if (geteuid() || self->saved[0] < 0)
-		SKIP(return, "needs root and writable module parameters");
-}
-
-FIXTURE_TEARDOWN(limits)
-{
-	int i;
-
-	for (i = 0; i < 4; i++)
-		if (self->saved[i] >= 0)
-			param_set(limit_params[i], self->saved[i]);
-	region_unlink(self->dev, self->name);
-	close(self->dev);
-}
-
-TEST_F(limits, enforced)
-{
-	unsigned long long bytes;
-	unsigned int live, named;
-	int fd, pid, status;
-
-	ASSERT_EQ(0, module_totals(&live, &named, &bytes));
-
-	ASSERT_EQ(0, param_set("max_region_size", 2 * PAGE));
-	ASSERT_EQ(-E2BIG, region_create(self->dev, self->name, 2 * PAGE + 1,
-					0600, 0, NULL));
-	ASSERT_EQ(0, param_set("max_region_size", self->saved[0]));
-
-	ASSERT_EQ(0, param_set("max_regions", live + 1));
-	fd = region_create(self->dev, self->name, PAGE, 0600, 0, NULL);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(-ENOSPC, region_create(self->dev, "lim-two", PAGE, 0600, 0,
-					 NULL));
-	ASSERT_EQ(0, param_set("max_regions", self->saved[1]));
-
-	ASSERT_EQ(0, param_set("max_total_bytes", bytes + 3 * PAGE));
-	ASSERT_EQ(-ENOSPC, region_create(self->dev, "lim-two", 3 * PAGE, 0600,
-					 0, NULL));
-	ASSERT_EQ(0, param_set("max_total_bytes", self->saved[2]));
-
-	/* Per user: root's page counts against root, not against uid 1000. */
-	ASSERT_EQ(0, param_set("max_user_bytes", 2 * PAGE));
-	ASSERT_EQ(-ENOSPC, region_create(self->dev, "lim-two", 2 * PAGE, 0600,
-					 0, NULL));
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (!pid) {
-		char n[SHMIPC_NAME_MAX];
-		int a, b;
-
-		if (setgid(1000) || setuid(1000))
-			_exit(1);
-		uname_of(n, "lim-user");
-		a = region_create(self->dev, n, 2 * PAGE, 0600, 0, NULL);
-		b = region_create(self->dev, "lim-user-more", PAGE, 0600, 0, NULL);
-		region_unlink(self->dev, n);
-		_exit(a >= 0 && b == -ENOSPC ? 0 : 2);
-	}
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_EQ(0, WEXITSTATUS(status));
-	close(fd);
 }
 
 /* Unlink while mapped; the memory goes with the last mapping. */

@@ -50,7 +50,9 @@ TEST_F(word, bad_args)
 	ASSERT_EQ(-EINVAL, word_wait(self->fd, SIZE - 2, 0, 1));
 	ASSERT_EQ(-EINVAL, word_wait(self->fd, UINT64_MAX - 3, 0, 1));
 	ASSERT_EQ(-EINVAL, word_wait(self->fd, 0, 0, -1));
-	w.flags = 2;
+	w.flags = SHMIPC_WAIT_FLAGS + 1;	/* past the defined bits */
+	ASSERT_EQ(-EINVAL, xioctl(self->fd, SHMIPC_IOC_WAIT, &w));
+	w.flags = 1U << 31;
 	ASSERT_EQ(-EINVAL, xioctl(self->fd, SHMIPC_IOC_WAIT, &w));
 	w.flags = 0;
 	w.deaths = 1;		/* a death count without the flag */
@@ -75,6 +77,9 @@ TEST_F(word, bad_args)
 
 TEST_F(word, value_and_timeout)
 {
+	struct shmipc_wait rel = { .offset = 8, .expected = 0,
+				   .flags = SHMIPC_WAIT_RELATIVE,
+				   .deadline_ns = 50000000 };
 	int64_t t0;
 
 	self->w[SIZE / 4 - 1] = 7;
@@ -86,6 +91,13 @@ TEST_F(word, value_and_timeout)
 	t0 = mono_ns();
 	ASSERT_EQ(-ETIMEDOUT, word_wait(self->fd, 8, 0, t0 + 50000000));
 	ASSERT_LE(t0 + 50000000, mono_ns());
+	/* A relative timeout counts from the call. */
+	t0 = mono_ns();
+	ASSERT_EQ(-ETIMEDOUT, xioctl(self->fd, SHMIPC_IOC_WAIT, &rel));
+	ASSERT_LE(t0 + 50000000, mono_ns());
+	rel.deadline_ns = INT64_MAX;	/* no overflow: the value is checked */
+	rel.expected = 1;
+	ASSERT_EQ(-EAGAIN, xioctl(self->fd, SHMIPC_IOC_WAIT, &rel));
 	/* Nobody waits: wake finds no one. */
 	ASSERT_EQ(0, word_wake(self->fd, 8, SHMIPC_WAKE_ALL));
 	ASSERT_EQ(0, word_wake(self->fd, 8, 0));
