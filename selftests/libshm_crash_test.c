@@ -19,8 +19,24 @@
  * The kill instant is drawn uniformly over 1.2 times the victim's working
  * life in a run without a kill (the median of five) (from its becoming a peer to the end of its
  * work), measured first, so kills land anywhere in it.
+ *
+ * Each variant ends the victim another way at that instant (a fifth as
+ * many runs each), all with its region file still open elsewhere, so that
+ * only the exit of the victim's process can tell the module of its death:
+ *  - passed_fd: it passes its region fds to a holder over SCM_RIGHTS,
+ *    closes its own and is killed;
+ *  - forked: it forks a holder, closes its fds and is killed;
+ *  - execed: it forks a holder and execs an image that exits at once (the
+ *    fds are close-on-exec);
+ *  - shared_table: it shares its fd table with a clone(CLONE_FILES) holder
+ *    made when it became a peer, and is killed.
+ * These are the kmod backend's: on the posix backend a peer is the open
+ * file description that holds its lock, and a process that is handed that
+ * description (or shares the table that holds it) keeps the peer alive, by
+ * design (backend_posix.c), so the variants are skipped there.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
@@ -29,6 +45,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +63,12 @@
 #define RUN_TIMEOUT_S	30
 
 enum role { KILL_PRODUCER, KILL_CONSUMER, KILL_SUBSCRIBER };
+enum exit_path { PATH_KILL, PATH_PASSED_FD, PATH_FORKED, PATH_EXECED, PATH_SHARED_TABLE };
+
+/* The exec'd image of PATH_EXECED: this binary, gone before main(). */
+#define EXEC_IMAGE_ENV	"SHMIPC_CRASH_EXEC_IMAGE=1"
+#define EXEC_IMAGE_EXIT	77
+#define MAX_FDS		16
 
 /* Shared by the processes of one run (an anonymous shared mapping). */
 struct run {
@@ -59,7 +84,17 @@ struct run {
 	_Atomic uint32_t victim_leaving;	/* it is closing its handles */
 	_Atomic uint32_t victim_joined;		/* it is a peer */
 	_Atomic int64_t joined_us;		/* since when */
+	_Atomic int32_t holder;			/* pid holding the victim's files */
+	_Atomic int32_t receiver;		/* PATH_PASSED_FD's holder */
 };
+
+__attribute__((constructor)) static void exec_image(void)
+{
+	const char *e = getenv("SHMIPC_CRASH_EXEC_IMAGE");
+
+	if (e && !strcmp(e, "1"))
+		_exit(EXEC_IMAGE_EXIT);
+}
 
 static uint64_t rng = 88172645463325252ULL;
 
@@ -69,10 +104,13 @@ static int64_t now_us(void)
 }
 
 /* The victim ends its work: kills after this cannot find it a peer. */
+static void victim_prepare(struct run *r);
+
 static void joined(struct run *r, bool victim)
 {
 	if (!victim)
 		return;
+	victim_prepare(r);
 	atomic_store(&r->joined_us, now_us());
 	atomic_store(&r->victim_joined, 1);
 }
@@ -91,6 +129,134 @@ static uint64_t rnd(void)
 	rng ^= rng >> 7;
 	rng ^= rng << 17;
 	return rng;
+}
+
+/*
+ * The victim's side of its exit path. Everything the signal handler needs
+ * is prepared beforehand, since it may interrupt any libshm call.
+ */
+static struct {
+	enum exit_path path;
+	struct run *r;
+	int fds[MAX_FDS];	/* the region files open in the victim */
+	int nfds;
+	int sock;		/* PATH_PASSED_FD: to the holder */
+} victim_ctx;
+
+static pid_t raw_fork(unsigned long flags)
+{
+	return (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, NULL, NULL, 0);
+}
+
+static void hold_forever(void)
+{
+	alarm(RUN_TIMEOUT_S * 3);	/* should its reaper be gone */
+	for (;;)
+		pause();
+}
+
+/* The files a death must not be detected through: the region's. */
+static void find_region_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	char path[64], target[128];
+
+	victim_ctx.nfds = 0;
+	if (!d)
+		return;
+	while ((e = readdir(d)) && victim_ctx.nfds < MAX_FDS) {
+		int fd = atoi(e->d_name);
+		ssize_t n;
+
+		if (e->d_name[0] == '.' || fd == dirfd(d))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = 0;
+		if (!strncmp(target, "/dev/shmipc", 11) || !strncmp(target, "/dev/shm/", 9))
+			victim_ctx.fds[victim_ctx.nfds++] = fd;
+	}
+	closedir(d);
+}
+
+static void close_region_fds(void)
+{
+	int i;
+
+	for (i = 0; i < victim_ctx.nfds; i++)
+		close(victim_ctx.fds[i]);
+}
+
+/* SIGUSR1: the victim's end, at whatever instruction it was. */
+static void victim_exit(int sig)
+{
+	static char *const argv[] = { "libshm_crash_test", NULL };
+	static char *const envp[] = { EXEC_IMAGE_ENV, NULL };
+	char cbuf[CMSG_SPACE(sizeof(int) * MAX_FDS)] = { 0 };
+	struct msghdr mh = { 0 };
+	struct cmsghdr *cm;
+	struct iovec iov;
+	char byte = 0;
+	pid_t pid;
+
+	(void)sig;
+	switch (victim_ctx.path) {
+	case PATH_PASSED_FD:
+		iov.iov_base = &byte;
+		iov.iov_len = 1;
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		if (victim_ctx.nfds) {
+			mh.msg_control = cbuf;
+			mh.msg_controllen = CMSG_SPACE(sizeof(int) * victim_ctx.nfds);
+			cm = CMSG_FIRSTHDR(&mh);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int) * victim_ctx.nfds);
+			memcpy(CMSG_DATA(cm), victim_ctx.fds, sizeof(int) * victim_ctx.nfds);
+		}
+		if (sendmsg(victim_ctx.sock, &mh, 0) != 1)
+			_exit(40);
+		close_region_fds();
+		break;
+	case PATH_FORKED:
+	case PATH_EXECED:
+		pid = raw_fork(0);
+		if (pid == 0)
+			hold_forever();
+		if (pid < 0)
+			_exit(41);
+		atomic_store(&victim_ctx.r->holder, pid);
+		if (victim_ctx.path == PATH_EXECED) {
+			execve("/proc/self/exe", argv, envp);
+			_exit(42);
+		}
+		close_region_fds();
+		break;
+	default:
+		break;
+	}
+	kill(getpid(), SIGKILL);
+}
+
+/* Once the victim is a peer (its region files are open): its exit path. */
+static void victim_prepare(struct run *r)
+{
+	pid_t pid;
+
+	victim_ctx.r = r;
+	find_region_fds();
+	if (victim_ctx.path == PATH_SHARED_TABLE) {
+		pid = raw_fork(CLONE_FILES);
+		if (pid == 0)
+			hold_forever();
+		if (pid < 0)
+			_exit(43);
+		atomic_store(&r->holder, pid);
+	}
 }
 
 static size_t msg_size(uint32_t p, uint32_t i)
@@ -251,6 +417,11 @@ static pid_t spawn(struct shmipc *shm, const char *chan, struct run *r,
 	if (pid)
 		return pid;
 	alarm(RUN_TIMEOUT_S);
+	if (victim && victim_ctx.path != PATH_KILL) {
+		struct sigaction sa = { .sa_handler = victim_exit };
+
+		sigaction(SIGUSR1, &sa, NULL);
+	}
 	switch (what) {
 	case 'p':
 		producer(shm, chan, r, arg, victim);
@@ -264,6 +435,39 @@ static pid_t spawn(struct shmipc *shm, const char *chan, struct run *r,
 	_exit(99);
 }
 
+/* PATH_PASSED_FD's holder: keeps every fd it is sent until it is killed. */
+static pid_t spawn_receiver(int sock, int other)
+{
+	pid_t pid = fork();
+	char cbuf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
+	struct msghdr mh;
+	struct iovec iov;
+	char byte;
+
+	if (pid)
+		return pid;
+	close(other);
+	alarm(RUN_TIMEOUT_S * 3);
+	for (;;) {
+		iov.iov_base = &byte;
+		iov.iov_len = 1;
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		if (recvmsg(sock, &mh, 0) <= 0)
+			hold_forever();
+	}
+}
+
+/* Killed, or gone through its exec'd image. */
+static bool victim_died(int status)
+{
+	return WIFSIGNALED(status) ||
+	       (WIFEXITED(status) && WEXITSTATUS(status) == EXEC_IMAGE_EXIT);
+}
+
 FIXTURE(crash) {
 	char name[SHMIPC_NAME_MAX];
 	struct shmipc *shm;
@@ -272,6 +476,17 @@ FIXTURE(crash) {
 	unsigned int runs;
 	unsigned int peer_kills;	/* kills that found the victim a peer */
 };
+
+FIXTURE_VARIANT(crash) {
+	enum exit_path path;
+	unsigned int share;	/* of SHMIPC_CRASH_RUNS, in fifths */
+};
+
+FIXTURE_VARIANT_ADD(crash, sigkill) { .path = PATH_KILL, .share = 5 };
+FIXTURE_VARIANT_ADD(crash, passed_fd) { .path = PATH_PASSED_FD, .share = 1 };
+FIXTURE_VARIANT_ADD(crash, forked) { .path = PATH_FORKED, .share = 1 };
+FIXTURE_VARIANT_ADD(crash, execed) { .path = PATH_EXECED, .share = 1 };
+FIXTURE_VARIANT_ADD(crash, shared_table) { .path = PATH_SHARED_TABLE, .share = 1 };
 
 static uint64_t free_bytes(struct shmipc *shm)
 {
@@ -286,18 +501,33 @@ FIXTURE_SETUP(crash)
 	const char *env = getenv("SHMIPC_CRASH_RUNS");
 
 	self->runs = env ? (unsigned int)strtoul(env, NULL, 0) : 500;
+	self->runs = self->runs * variant->share / 5;
+	if (!self->runs)
+		self->runs = 1;
+	victim_ctx.path = variant->path;
+	/* Holders outlive the victims that forked them: reaped here. */
+	ASSERT_EQ(0, prctl(PR_SET_CHILD_SUBREAPER, 1));
+	self->r = mmap(NULL, sizeof(*self->r), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->r);
 	rng ^= (uint64_t)mono_ns();
 	uname_of(self->name, "crash");
 	shmipc_unlink(self->name, SHMIPC_BACKEND_AUTO);
 	ASSERT_EQ(0, shmipc_open(self->name, &o, &self->shm));
+	if (variant->path != PATH_KILL && strcmp(shmipc_backend_name(self->shm), "kmod"))
+		SKIP(return, "posix: a process holding a peer's lock description keeps it alive");
 	self->free0 = free_bytes(self->shm);
-	self->r = mmap(NULL, sizeof(*self->r), PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, self->r);
 }
 
 FIXTURE_TEARDOWN(crash)
 {
+	/* Holders left by a run that failed. */
+	if (self->r && self->r != MAP_FAILED) {
+		if (atomic_load(&self->r->holder) > 0)
+			kill(atomic_load(&self->r->holder), SIGKILL);
+		if (atomic_load(&self->r->receiver) > 0)
+			kill(atomic_load(&self->r->receiver), SIGKILL);
+	}
 	munmap(self->r, sizeof(*self->r));
 	shmipc_close(self->shm);
 	shmipc_unlink(self->name, SHMIPC_BACKEND_AUTO);
@@ -316,13 +546,22 @@ static int64_t one_run(struct __test_metadata *_metadata, FIXTURE_DATA(crash) *s
 	};
 	struct run *r = self->r;
 	struct shmipc_chan *ch;
-	pid_t pids[4], victim;
+	pid_t pids[4], victim, receiver = 0, holder;
 	int64_t t0, end;
+	int sv[2] = { -1, -1 };
 	unsigned int n = 0, i, p, k, missing = 0;
 	bool killed = false;
 	int status;
 
 	memset(r, 0, sizeof(*r));
+	if (victim_ctx.path == PATH_PASSED_FD) {
+		ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+		receiver = spawn_receiver(sv[0], sv[1]);
+		ASSERT_LT(0, receiver);
+		atomic_store(&r->receiver, receiver);
+		close(sv[0]);
+		victim_ctx.sock = sv[1];
+	}
 	ASSERT_EQ(0, shmipc_chan_open(self->shm, "c", &o, &ch));
 	shmipc_chan_close(ch);	/* it stays, named */
 	if (role == KILL_SUBSCRIBER) {
@@ -339,6 +578,8 @@ static int64_t one_run(struct __test_metadata *_metadata, FIXTURE_DATA(crash) *s
 		pids[n++] = spawn(self->shm, "c", r, 'p', 1, false);
 	}
 	victim = role == KILL_PRODUCER ? pids[2] : pids[0];
+	if (sv[1] >= 0)
+		close(sv[1]);
 	/* Kill instants count from when the victim became a peer. */
 	end = now_us() + RUN_TIMEOUT_S * 1000000LL;
 	while (!atomic_load(&r->victim_joined) && now_us() < end)
@@ -347,7 +588,8 @@ static int64_t one_run(struct __test_metadata *_metadata, FIXTURE_DATA(crash) *s
 	if (kill_at_us >= 0) {
 		while (now_us() - t0 < kill_at_us)
 			;
-		kill(victim, SIGKILL);
+		kill(victim, victim_ctx.path == PATH_KILL ||
+			     victim_ctx.path == PATH_SHARED_TABLE ? SIGKILL : SIGUSR1);
 		killed = true;
 		if (atomic_load(&r->victim_joined) && !atomic_load(&r->victim_leaving))
 			self->peer_kills++;
@@ -355,7 +597,7 @@ static int64_t one_run(struct __test_metadata *_metadata, FIXTURE_DATA(crash) *s
 	if (role == KILL_PRODUCER && killed) {
 		/* The consumers wait for two producers: the dead one counts. */
 		waitpid(victim, &status, 0);
-		atomic_fetch_add(&r->producers_done, WIFSIGNALED(status) ? 1 : 0);
+		atomic_fetch_add(&r->producers_done, victim_died(status) ? 1 : 0);
 		pids[2] = 0;
 	}
 	end = now_us() + RUN_TIMEOUT_S * 1000000LL;
@@ -371,12 +613,29 @@ static int64_t one_run(struct __test_metadata *_metadata, FIXTURE_DATA(crash) *s
 			}
 			usleep(200);
 		}
-		if (pids[i] == victim && killed)
+		if (pids[i] == victim && killed) {
+			if (!victim_died(status) && !(WIFEXITED(status) && !WEXITSTATUS(status))) {
+				TH_LOG("run %u: the victim ended with status %#x", run, status);
+				return -1;
+			}
 			continue;
+		}
 		if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 			TH_LOG("run %u: process %u ended with status %#x", run, i, status);
 			return -1;
 		}
+	}
+	/* The files the victim left open elsewhere go last. */
+	holder = atomic_load(&r->holder);
+	if (holder > 0) {
+		kill(holder, SIGKILL);
+		waitpid(holder, &status, 0);
+		atomic_store(&r->holder, 0);
+	}
+	if (receiver) {
+		kill(receiver, SIGKILL);
+		waitpid(receiver, &status, 0);
+		atomic_store(&r->receiver, 0);
 	}
 	end = now_us();
 	if (atomic_load(&r->errors)) {
