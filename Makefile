@@ -56,7 +56,7 @@ LIBSHM_TESTS := libshm_heap_test libshm_registry_test libshm_fuzz_test libshm_ch
 # Suites that also run under ThreadSanitizer (they share handles between threads).
 LIBSHM_TSAN_TESTS := libshm_channel_test libshm_api_test
 
-.PHONY: all deps module test-modules selftests libshm cli examples lint vm-test vm-bench host-test bench run install check clean layers
+.PHONY: all deps module test-modules selftests libshm cli examples lint vm-test vm-bench host-test bench run install check check-debug clean layers
 
 # The selftests need the kselftest harness, extracted from Debian's
 # linux-source-6.12 (make deps); without it plain `make` says so and
@@ -241,6 +241,12 @@ vm-test: selftests
 
 check: deps
 	scripts/check.sh
+
+# The sanitizer run (a KASAN/lockdep/UBSAN/kmemleak/KFENCE 6.12 kernel):
+# about 35 minutes to build once, then about 20 to run, so it is not part
+# of make check; .ci/run runs it when .ci/debug-stamp is out of date.
+check-debug: deps selftests
+	scripts/check-debug.sh
 
 clean:
 	rm -rf $(BUILD)

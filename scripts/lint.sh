@@ -31,9 +31,10 @@ trap 'rm -rf "$tmp"' EXIT
 echo "TAP version 13"
 echo "1..$((1 + 2 * $(echo "$kernels" | wc -l)))"
 (cd "$top" && perl "$ksrc/scripts/checkpatch.pl" --strict --no-tree \
-	--quiet --show-types -f kmod/*.c kmod/*.h uapi/linux/shmipc.h) \
+	--quiet --show-types -f kmod/*.c kmod/*.h uapi/linux/shmipc.h \
+	selftests/control/*.c) \
 	>"$tmp/checkpatch" 2>&1
-report "checkpatch --strict kmod/ uapi/" "$tmp/checkpatch"
+report "checkpatch --strict kmod/ uapi/ selftests/control/" "$tmp/checkpatch"
 
 for k in $kernels; do
 	"$top/scripts/build-kmod.sh" "$k" "$build/lint/w1-$k" W=1 \
