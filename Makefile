@@ -242,9 +242,8 @@ vm-test: selftests
 check: deps
 	scripts/check.sh
 
-# The sanitizer run (a KASAN/lockdep/UBSAN/kmemleak/KFENCE 6.12 kernel):
-# about 35 minutes to build once, then about 20 to run, so it is not part
-# of make check; .ci/run runs it when .ci/debug-stamp is out of date.
+# make check's last step alone: the module's tests on a 6.12 kernel built
+# (once, cached) with KASAN, lockdep, UBSAN, kmemleak and KFENCE.
 check-debug: deps selftests
 	scripts/check-debug.sh
 

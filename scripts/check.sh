@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# What `make check` runs: the lint, the libshm suites on the host, then
-# every selftest in a VM for each test kernel. Every step's TAP is kept in
+# What `make check` runs: the lint, the libshm suites on the host, every
+# selftest in a VM for each test kernel, then the module's tests on a
+# sanitizer kernel (scripts/check-debug.sh). Every step's TAP is kept in
 # $BUILD/results/; the last line printed is the total, "N passed, N failed, N skipped", and the exit status is
 # non-zero when anything failed.
 set -uo pipefail
@@ -36,6 +37,8 @@ step "libshm on the host (posix backend, plain and ASan+UBSan)" \
 	make -s -C "$top" BUILD="$build" host-test
 step "kernel module and libshm (kmod backend) selftests in VMs" \
 	"$top/scripts/vm-test.sh"
+step "the module on a KASAN, lockdep, UBSAN, kmemleak and KFENCE kernel" \
+	"$top/scripts/check-debug.sh"
 
 pass=$(cat "$results"/*.tap | grep -c '^ok ')
 skip=$(cat "$results"/*.tap | grep -c '^ok .*# SKIP')

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # debug-kernel.sh OUTDIR
-# Builds the sanitizer kernel of `make check-debug` into OUTDIR/build, once:
+# Builds the sanitizer kernel of make check (scripts/check-debug.sh) into
+# OUTDIR/build, once:
 # Debian's linux-source-6.12, tinyconfig plus scripts/debug-kernel.config
 # (KASAN, lockdep, UBSAN, kmemleak, KFENCE, debug objects). The build is
 # reused while its key is unchanged: the fragment, the source package's
@@ -76,7 +77,7 @@ while read -r line; do
 done <"$fragment"
 [ $missing -eq 0 ] || exit 1
 
-echo "debug-kernel: building 6.12 with sanitizers ($jobs jobs; about half an hour on 2 cores)" >&2
+echo "debug-kernel: building 6.12 with sanitizers ($jobs jobs; about 7 minutes on 2 cores)" >&2
 if ! make -C "$src" O="$build" -j"$jobs" all >"$out/build.log" 2>&1; then
 	tail -30 "$out/build.log" >&2
 	echo "debug-kernel: the build failed; see $out/build.log" >&2

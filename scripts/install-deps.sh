@@ -10,7 +10,7 @@ pkgs=(
 	qemu-system-x86 busybox-static cpio gzip xz-utils kmod libkmod-dev
 	linux-headers-cloud-amd64 linux-headers-6.12-cloud-amd64
 	linux-source-6.12 sparse perl python3
-	# make check-debug builds a sanitizer kernel from linux-source-6.12.
+	# make check builds a sanitizer kernel from linux-source-6.12.
 	flex bison bc libelf-dev libssl-dev
 )
 

@@ -11,7 +11,7 @@
 #
 # SHMIPC_VM_KERNELS replaces the list: Debian kernel versions, or kernel
 # build directories (their arch/x86/boot/bzImage is booted and the module
-# built against them). SHMIPC_VM_SANITIZERS=1 (make check-debug) is the
+# built against them). SHMIPC_VM_SANITIZERS=1 (scripts/check-debug.sh) is the
 # sanitizer run: the positive control (selftests/control) is loaded first
 # and KASAN, UBSAN and kmemleak must each report it; after it, the kernel
 # log must hold no report of any kind, and kmemleak's last scan nothing.
