@@ -43,8 +43,11 @@ if [ "$sanitizers" = 1 ]; then
 	append="$append kasan_multi_shot kfence.sample_interval=10"
 	bad_log="$bad_log|unreferenced object|memory leak|possible circular locking|inconsistent lock state|possible recursive locking|suspicious RCU usage|ODEBUG:|KFENCE:|DEBUG_LOCKS_WARN|sleeping function called from invalid context|Invalid wait context"
 fi
+# Targets named as the Makefile spells its build folder: relative inside
+# the tree.
+mk_build=${build#"$top"/}
 make -s -C "$top" BUILD="$build" selftests cli \
-	$(for t in $asan_tests; do echo "$build/asan/$t"; done) || exit 1
+	$(for t in $asan_tests; do echo "$mk_build/asan/$t"; done) || exit 1
 mkdir -p "$cache" "$results"
 
 # The kernel image, from Debian's package (downloaded, never installed).
