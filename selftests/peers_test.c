@@ -166,45 +166,69 @@ TEST_F(peers, release_is_death)
 }
 
 /*
+ * Forks an opener that opens the region, has @hold make a process that
+ * keeps its fd open, and exits. Returns that holder once the opener is
+ * reaped (the fixture is their subreaper), or -1; the opener's token in *@t.
+ */
+static pid_t opener_leaves_holder(int dev, const char *name, pid_t (*hold)(int fd),
+				  uint32_t *t)
+{
+	pid_t opener, holder = -1;
+	int pfd[2], status;
+
+	if (pipe(pfd))
+		return -1;
+	opener = fork();
+	if (!opener) {
+		int fd = region_open(dev, name, SHMIPC_ACCESS_RDWR, NULL);
+		uint32_t tok = token_of(fd);
+		pid_t h = hold(fd);
+
+		if (h < 0)
+			_exit(1);
+		send_all(pfd[1], &tok, sizeof(tok));
+		send_all(pfd[1], &h, sizeof(h));
+		_exit(0);
+	}
+	if (opener < 0 || recv_all(pfd[0], t, sizeof(*t)) ||
+	    recv_all(pfd[0], &holder, sizeof(holder)) ||
+	    waitpid(opener, &status, 0) != opener || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
+		holder = -1;
+	close(pfd[0]);
+	close(pfd[1]);
+	return holder;
+}
+
+/* A forked child that holds the fd and a mapping of it. */
+static pid_t fork_holder(int fd)
+{
+	pid_t child = fork();
+
+	if (!child) {
+		void *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+
+		(void)m;
+		pause();
+		_exit(0);
+	}
+	return child;
+}
+
+/*
  * The opener's exit kills its attachment although a child it forked still
  * holds the fd (and a mapping); the child's exit is then no death.
  */
 TEST_F(peers, opener_exit_with_child_holding_fd)
 {
 	uint32_t deaths = self->st->deaths, t;
-	int pfd[2], status;
-	pid_t opener, child;
+	pid_t holder = opener_leaves_holder(self->dev, self->name, fork_holder, &t);
 
-	ASSERT_EQ(0, pipe(pfd));
-	opener = fork();
-	ASSERT_LE(0, opener);
-	if (!opener) {
-		int fd = region_open(self->dev, self->name, SHMIPC_ACCESS_RDWR, NULL);
-
-		t = token_of(fd);
-		child = fork();
-		if (!child) {	/* holds fd and mapping, then waits */
-			void *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
-
-			(void)m;
-			pause();
-			_exit(0);
-		}
-		if (write(pfd[1], &t, sizeof(t)) != sizeof(t) ||
-		    write(pfd[1], &child, sizeof(child)) != sizeof(child))
-			_exit(1);
-		_exit(0);
-	}
-	ASSERT_EQ(sizeof(t), read(pfd[0], &t, sizeof(t)));
-	ASSERT_EQ(sizeof(child), read(pfd[0], &child, sizeof(child)));
-	ASSERT_EQ(opener, waitpid(opener, &status, 0));
+	ASSERT_LT(0, holder);
 	ASSERT_FALSE(alive(self->st, t));
 	ASSERT_EQ(deaths + 1, self->st->deaths);
-	kill(child, SIGKILL);
-	usleep(100000);		/* reaped by init: the file goes now */
+	kill_reap(holder);
 	ASSERT_EQ(deaths + 1, self->st->deaths);
-	close(pfd[0]);
-	close(pfd[1]);
 }
 
 /*
@@ -398,6 +422,13 @@ static int clone_holder(void *arg)
 	return 0;
 }
 
+/* A clone() child that shares the fd table, and with it the fd. */
+static pid_t clone_files_holder(int fd)
+{
+	return clone(clone_holder, clone_stack + sizeof(clone_stack),
+		     CLONE_FILES | SIGCHLD, NULL);
+}
+
 /*
  * The opener shares its fd table with a clone(CLONE_FILES) child and
  * exits: the table, and the fd in it, live on in the child; the
@@ -406,34 +437,13 @@ static int clone_holder(void *arg)
 TEST_F(peers, opener_shares_fd_table)
 {
 	uint32_t deaths = self->st->deaths, t;
-	int pfd[2], status;
-	pid_t opener, holder;
+	pid_t holder = opener_leaves_holder(self->dev, self->name, clone_files_holder, &t);
 
-	ASSERT_EQ(0, pipe(pfd));
-	opener = fork();
-	ASSERT_LE(0, opener);
-	if (!opener) {
-		int fd = region_open(self->dev, self->name, SHMIPC_ACCESS_RDWR, NULL);
-
-		t = token_of(fd);
-		holder = clone(clone_holder, clone_stack + sizeof(clone_stack),
-			       CLONE_FILES | SIGCHLD, NULL);
-		if (holder < 0)
-			_exit(1);
-		send_all(pfd[1], &t, sizeof(t));
-		send_all(pfd[1], &holder, sizeof(holder));
-		_exit(0);
-	}
-	ASSERT_EQ(0, recv_all(pfd[0], &t, sizeof(t)));
-	ASSERT_EQ(0, recv_all(pfd[0], &holder, sizeof(holder)));
-	ASSERT_EQ(opener, waitpid(opener, &status, 0));
-	ASSERT_EQ(0, WEXITSTATUS(status));
+	ASSERT_LT(0, holder);
 	ASSERT_FALSE(alive(self->st, t));
 	ASSERT_EQ(deaths + 1, self->st->deaths);
 	kill_reap(holder);
 	ASSERT_EQ(deaths + 1, self->st->deaths);
-	close(pfd[0]);
-	close(pfd[1]);
 }
 
 static void *private_table_thread(void *arg)
