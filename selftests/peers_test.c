@@ -200,6 +200,23 @@ static pid_t opener_leaves_holder(int dev, const char *name, pid_t (*hold)(int f
 	return holder;
 }
 
+/*
+ * The opener's exit, with @hold's holder keeping the file open, is one
+ * death; the holder's exit later is none.
+ */
+static void holder_outlives_opener(struct __test_metadata *_metadata,
+				   FIXTURE_DATA(peers) *self, pid_t (*hold)(int fd))
+{
+	uint32_t deaths = self->st->deaths, t;
+	pid_t holder = opener_leaves_holder(self->dev, self->name, hold, &t);
+
+	ASSERT_LT(0, holder);
+	ASSERT_FALSE(alive(self->st, t));
+	ASSERT_EQ(deaths + 1, self->st->deaths);
+	kill_reap(holder);
+	ASSERT_EQ(deaths + 1, self->st->deaths);
+}
+
 /* A forked child that holds the fd and a mapping of it. */
 static pid_t fork_holder(int fd)
 {
@@ -221,14 +238,7 @@ static pid_t fork_holder(int fd)
  */
 TEST_F(peers, opener_exit_with_child_holding_fd)
 {
-	uint32_t deaths = self->st->deaths, t;
-	pid_t holder = opener_leaves_holder(self->dev, self->name, fork_holder, &t);
-
-	ASSERT_LT(0, holder);
-	ASSERT_FALSE(alive(self->st, t));
-	ASSERT_EQ(deaths + 1, self->st->deaths);
-	kill_reap(holder);
-	ASSERT_EQ(deaths + 1, self->st->deaths);
+	holder_outlives_opener(_metadata, self, fork_holder);
 }
 
 /*
@@ -436,14 +446,7 @@ static pid_t clone_files_holder(int fd)
  */
 TEST_F(peers, opener_shares_fd_table)
 {
-	uint32_t deaths = self->st->deaths, t;
-	pid_t holder = opener_leaves_holder(self->dev, self->name, clone_files_holder, &t);
-
-	ASSERT_LT(0, holder);
-	ASSERT_FALSE(alive(self->st, t));
-	ASSERT_EQ(deaths + 1, self->st->deaths);
-	kill_reap(holder);
-	ASSERT_EQ(deaths + 1, self->st->deaths);
+	holder_outlives_opener(_metadata, self, clone_files_holder);
 }
 
 static void *private_table_thread(void *arg)
